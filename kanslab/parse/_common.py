@@ -1,0 +1,44 @@
+"""Shared text clean-up for the parsers: one place for ANSI, CRLF, prompts and header names."""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import ParseError
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+# `root@k8s-m:~# cmd`, `user@host:/x$ cmd`, `(⎈|Calico-Lab:N/A) root@k8s-m:~# cmd`, `$ cmd`, `# cmd`
+PROMPT = re.compile(r"^\s*(\(.*?\)\s*)?(\S+@[\w.-]+(:\S*)?\s*[#$%>]|[#$>])\s")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+def clean_lines(text: str | bytes) -> list[str]:
+    """Text -> lines without colours, CRs, prompt/command-echo lines and trailing blanks."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = strip_ansi(text).replace("\r\n", "\n").replace("\r", "\n")
+    lines = [ln.rstrip() for ln in text.split("\n")]
+    return [ln for ln in lines if not PROMPT.match(ln)]
+
+
+def snake(header: str) -> str:
+    """`PEER ADDRESS` -> `peer_address`, `Up/Down` -> `up_down`, `IPS IN USE` -> `ips_in_use`."""
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", header.strip()).strip("_")
+    return s.lower()
+
+
+def fail(parser: str, message: str, line: str | None = None, lineno: int | None = None):
+    raise ParseError(parser, message, line, lineno)
+
+
+def split_pct(cell: str) -> tuple[int | float, float | None]:
+    """`7 (0%)` -> (7, 0.0); `65529` -> (65529, None); `1.0486e+06` -> 1048600."""
+    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(?:\((\d+(?:\.\d+)?)%\))?\s*", cell)
+    if not m:
+        raise ValueError(cell)
+    num = float(m.group(1))
+    value = int(num) if num.is_integer() else num
+    return value, (float(m.group(2)) if m.group(2) is not None else None)
