@@ -1,0 +1,8 @@
+"""kanslab: a hands-on course on Kubernetes networking with Calico, on a real lab."""
+
+from .errors import CommandError, InvalidInput, KanslabError, LabError, NotFound, NotSupported, ParseError
+from .lab import Lab, connect
+
+__all__ = ["connect", "Lab", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
+           "NotSupported", "LabError"]
+__version__ = "0.1.0"

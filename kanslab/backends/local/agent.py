@@ -1,0 +1,294 @@
+"""The lab's agent: one root process per lab standing in for calico-node's Felix and CNI.
+
+It reconciles the dataplane with the datastore when asked over its unix socket (pods'
+namespaces and veths, tunl0/vxlan.calico, bird.cfg, natOutgoing rules), keeps every node's
+pool routes in step with what BIRD learned (kernel table 200, watched with `ip monitor`),
+runs the user-space IPIP encapsulator where the kernel has no ipip module, and serves every
+pod's ports from one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import socketserver
+import subprocess
+import sys
+import threading
+import traceback
+
+from ...emulator import felix
+from ...emulator.bird import render_bird_aggr, render_bird_cfg, render_bird_ipam
+from .daemons import birdc, start_bird
+from .ipip import NextHops, TunEncapsulator, ipip_module_available
+from .labinfo import load_lab
+from .netns import InNetns, ip_batch, run
+from .network import add_netns
+from .podserver import PodServer
+from .view import bird_node, node_state, pods_by_node
+
+
+class Agent:
+    def __init__(self, prefix: str):
+        self.lab = load_lab(prefix)
+        self.names, self.topo, self.rec = self.lab.names, self.lab.topology, self.lab.record
+        self.stop = threading.Event()
+        self.lock = threading.RLock()
+        self.pods = PodServer(self.stop)
+        self.applied_pods: dict[str, dict] = {}
+        self.bird_cfg: dict[str, str] = {}
+        self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
+        self.kernel_ipip = ipip_module_available()
+        self.states: dict[str, felix.NodeState] = {}
+        self.errors: list[str] = []
+
+    # -- start-up -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.pods.start()
+        for n in self.topo.nodes:
+            ns = self.names.host(n.name)
+            if self.kernel_ipip:
+                ip_batch(ns, ["link add tunl0 type ipip"] if not _has_link(ns, "tunl0") else [])
+            else:
+                t = TunEncapsulator(ns, self.nexthops[n.name], self.stop)
+                t.start()
+                t.ready.wait(10)
+                if t.error:
+                    raise t.error
+            run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.tunl0.disable_ipv6=1"], check=False)
+            ip_batch(ns, ["link set tunl0 mtu 1480 up"])
+            threading.Thread(target=self._watch_routes, args=(n.name,), daemon=True, name=f"mon-{n.name}").start()
+        self.reconcile()
+
+    # -- reconcile ----------------------------------------------------------------------------
+    def reconcile(self) -> dict:
+        with self.lock:
+            ds = self.lab.datastore()
+            for n in self.topo.nodes:
+                self.states[n.name] = node_state(ds, self.topo, n.name)
+            self._reconcile_pods(pods_by_node(ds))
+            for n in self.topo.nodes:
+                self._reconcile_tunnels(n.name)
+                self.sync_routes(n.name)
+                self._reconcile_nat(n.name)
+            for n in self.topo.nodes:
+                self._reconcile_bird(ds, n.name)
+            return {"ok": True, "revision": ds.revision()}
+
+    def _reconcile_pods(self, wanted: dict[str, list[dict]]) -> None:
+        want = {p["key"]: p for pods in wanted.values() for p in pods}
+        for key in list(self.applied_pods):
+            if key not in want or want[key]["uid"] != self.applied_pods[key]["uid"]:
+                self._delete_pod(key)
+        for key, p in want.items():
+            if key not in self.applied_pods:
+                self._create_pod(p)
+
+    def _create_pod(self, p: dict) -> None:
+        node_ns = self.names.host(p["node"])
+        pod_ns = self.names.pod(p["namespace"], p["name"])
+        add_netns(self.rec, pod_ns)
+        run(["ip", "link", "add", "name", p["ifname"], "netns", node_ns, "type", "veth",
+             "peer", "name", "eth0", "netns", pod_ns])
+        ip_batch(node_ns, [f"link set {p['ifname']} address ee:ee:ee:ee:ee:ee up",
+                           f"route replace {p['ip']} dev {p['ifname']} scope link"])
+        with InNetns(node_ns):
+            for key, val in (("proxy_arp", "1"), ("forwarding", "1"), ("route_localnet", "1")):
+                with open(f"/proc/sys/net/ipv4/conf/{p['ifname']}/{key}", "w") as f:
+                    f.write(val)
+            with open(f"/proc/sys/net/ipv4/neigh/{p['ifname']}/proxy_delay", "w") as f:
+                f.write("0")
+        ip_batch(pod_ns, [f"link set eth0 address {p['mac']}", f"addr add {p['ip']}/32 dev eth0",
+                          "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
+                          "route add default via 169.254.1.1 dev eth0"])
+        self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], p["ports"])
+        self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns}
+
+    def _delete_pod(self, key: str) -> None:
+        info = self.applied_pods.pop(key)
+        self.pods.remove_pod(key)
+        run(["ip", "netns", "delete", info["netns"]], check=False)
+
+    def _reconcile_tunnels(self, node: str) -> None:
+        st, ns = self.states[node], self.names.host(node)
+        lines = []
+        want_ipip = st.ipip_addr
+        have = _addrs(ns, "tunl0")
+        for a in have:
+            if a != want_ipip:
+                lines.append(f"addr del {a}/32 dev tunl0")
+        if want_ipip and want_ipip not in have:
+            lines.append(f"addr add {want_ipip}/32 dev tunl0")
+        vx_exists = _has_link(ns, felix.VXLAN_DEV)
+        if st.vxlan_addr and st.vxlan_mac:
+            if not vx_exists:
+                n = self.topo.node(node)
+                vx = self.topo.cluster.get("vxlan", {})
+                lines += [f"link add {felix.VXLAN_DEV} type vxlan id {vx.get('vni', 4096)} dstport {vx.get('port', 4789)} "
+                          f"dev {n.nic} local {n.ip} nolearning", f"link set {felix.VXLAN_DEV} address {st.vxlan_mac}",
+                          f"link set {felix.VXLAN_DEV} mtu 1450 up", f"addr add {st.vxlan_addr}/32 dev {felix.VXLAN_DEV}"]
+        elif vx_exists:
+            lines.append(f"link del {felix.VXLAN_DEV}")
+        ip_batch(ns, lines)
+
+    def _reconcile_nat(self, node: str) -> None:
+        rules = "\n".join(felix.nat_rules(self.states[node].pools)) + "\n"
+        run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
+
+    def _reconcile_bird(self, ds, node: str) -> None:
+        bn = bird_node(ds, self.topo, node)
+        d = self.names.host_dir(node)
+        files = {"bird_aggr.cfg": render_bird_aggr(bn), "bird_ipam.cfg": render_bird_ipam(bn),
+                 "bird.cfg": render_bird_cfg(bn).replace('include "', f'include "{d}/')}
+        text = "".join(files.values())
+        if self.bird_cfg.get(node) == text:
+            return
+        for name, body in files.items():
+            (d / name).write_text(body)
+        if node in self.bird_cfg or (d / "bird.pid").exists() and _alive(d / "bird.pid"):
+            birdc(self.names, node, "configure")
+        else:
+            start_bird(self.names, self.rec, node, self.names.host(node))
+        self.bird_cfg[node] = text
+
+    # -- routes ---------------------------------------------------------------------------
+    def sync_routes(self, node: str) -> None:
+        with self.lock:
+            st, ns = self.states.get(node), self.names.host(node)
+            if st is None:
+                return
+            t200 = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "200"]).stdout or "[]")
+            want = felix.bgp_pool_routes(st, t200)
+            vroutes, neigh, fdb = felix.vxlan_routes(st)
+            want = set(want) | set(vroutes)
+            have = set(_owned_routes(ns, st))
+            lines = [f"route del {r}" for r in sorted(have - want)]
+            lines += [f"route replace {r}" for r in sorted(want - have)]
+            if neigh:
+                lines += [f"neigh replace {x}" for x in neigh] + [f"fdb replace {x}" for x in fdb]
+            try:
+                ip_batch(ns, lines)
+            except Exception as e:  # keep going: one bad route must not stop the others
+                self.errors.append(f"{node}: {e}")
+                for ln in lines:
+                    subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
+            hops = {}
+            for r in want:
+                parts = r.split()
+                if "tunl0" in parts:
+                    hops[parts[0]] = parts[parts.index("via") + 1]
+            self.nexthops[node].update(hops)
+
+    def _watch_routes(self, node: str) -> None:
+        ns = self.names.host(node)
+        p = subprocess.Popen(["ip", "-n", ns, "monitor", "route"], stdout=subprocess.PIPE, text=True)
+        for line in p.stdout:
+            if self.stop.is_set():
+                break
+            if "table 200" in line:
+                try:
+                    self.sync_routes(node)
+                except Exception:
+                    self.errors.append(traceback.format_exc())
+        p.kill()
+
+
+def _owned_routes(ns: str, st: felix.NodeState) -> list[str]:
+    """Main-table routes the lab's Felix owns: pool prefixes with proto bird/80, except BIRD's blackholes."""
+    out = []
+    for r in json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]"):
+        dst, proto = r.get("dst", ""), str(r.get("protocol", ""))
+        if proto not in ("bird", "12", "80") or not dst or dst == "default":
+            continue
+        if "/" not in dst:
+            dst += "/32"
+        if felix.pool_of(dst, st.pools) is None:
+            continue
+        if r.get("type") == "blackhole":
+            if proto == "80":
+                out.append(f"blackhole {dst} proto 80")
+            continue
+        line = f"{dst} via {r.get('gateway')} dev {r.get('dev')} proto {proto}"
+        out.append(line + (" onlink" if "onlink" in r.get("flags", []) else ""))
+    return out
+
+
+def _addrs(ns: str, dev: str) -> list[str]:
+    p = run(["ip", "-n", ns, "-j", "addr", "show", "dev", dev], check=False)
+    if p.returncode != 0:
+        return []
+    return [a["local"] for link in json.loads(p.stdout or "[]") for a in link.get("addr_info", []) if a.get("family") == "inet"]
+
+
+def _has_link(ns: str, dev: str) -> bool:
+    return run(["ip", "-n", ns, "link", "show", "dev", dev], check=False).returncode == 0
+
+
+def _alive(pidfile) -> bool:
+    try:
+        os.kill(int(open(pidfile).read().split()[0]), 0)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        agent: Agent = self.server.agent  # type: ignore[attr-defined]
+        for raw in self.rfile:
+            try:
+                req = json.loads(raw)
+                if req.get("op") == "reconcile":
+                    resp = agent.reconcile()
+                elif req.get("op") == "ping":
+                    resp = {"ok": True, "pid": os.getpid(), "kernel_ipip": agent.kernel_ipip, "errors": agent.errors[-5:]}
+                else:
+                    resp = {"ok": False, "error": f"unknown op {req.get('op')!r}"}
+            except Exception as e:
+                resp = {"ok": False, "error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()}
+            self.wfile.write((json.dumps(resp) + "\n").encode())
+            self.wfile.flush()
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="kanslab-agent")
+    ap.add_argument("--prefix", required=True)
+    args = ap.parse_args(argv)
+    agent = Agent(args.prefix)
+    sock_path = str(agent.names.agent_socket)
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    server = _Server(sock_path, _Handler)
+    server.agent = agent  # type: ignore[attr-defined]
+    try:
+        agent.start()
+    except Exception:
+        traceback.print_exc()
+        return 1
+    os.chmod(sock_path, 0o600)
+    print("ready", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def request(sock_path: str, op: str, timeout: float = 60) -> dict:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(sock_path)
+    with s, s.makefile("rwb") as f:
+        f.write((json.dumps({"op": op}) + "\n").encode())
+        f.flush()
+        line = f.readline()
+    if not line:
+        raise ConnectionError("the lab agent closed the connection")
+    return json.loads(line)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""LocalBackend: bring the embedded lab up and down, and run commands on its hosts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ...errors import CommandError, LabError, NotFound, NotSupported
+from ...topology import Topology, load_topology
+from . import record
+from .agent import request
+from .daemons import birdc, start_frr, tools_missing
+from .labinfo import load_lab, write_lab
+from .names import Names
+from .network import build_network, host_env, write_host_tools
+
+DEFAULT_PREFIX = os.environ.get("KANSLAB_PREFIX", "kl")
+
+
+def _progress_print(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, prefix: str | None = None, topology: str | Path = "kans3"):
+        self.prefix = prefix or DEFAULT_PREFIX
+        self.names = Names(self.prefix)
+        self.rec = record.Record(self.prefix)
+        self._topology_arg = topology
+        self._topo: Topology | None = None
+
+    @property
+    def topology(self) -> Topology:
+        if self._topo is None:
+            if (self.names.dir / "lab.json").exists():
+                self._topo = load_lab(self.prefix).topology
+            else:
+                self._topo = load_topology(self._topology_arg)
+        return self._topo
+
+    @property
+    def hosts(self) -> list[str]:
+        return self.topology.hosts
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def is_up(self) -> bool:
+        if not self.names.agent_socket.exists():
+            return False
+        try:
+            return request(str(self.names.agent_socket), "ping", timeout=5).get("ok", False)
+        except OSError:
+            return False
+
+    def up(self, progress: Callable[[str], None] | None = _progress_print) -> bool:
+        """Build the lab; returns False (and changes nothing) when it is already running."""
+        say = progress or (lambda m: None)
+        if self.is_up():
+            say(f"lab {self.prefix!r} is already up; nothing changed")
+            return False
+        if os.geteuid() != 0:
+            raise LabError("bringing the embedded lab up needs root (network namespaces): run `sudo kanslab up`")
+        missing = tools_missing()
+        if missing:
+            raise LabError(f"missing packages: {' '.join(missing)} (apt-get install {' '.join(missing)})")
+        if self.rec.exists():
+            say("a previous lab with this prefix left state behind; tearing it down first")
+            record.teardown(self.prefix)
+        topo = load_topology(self._topology_arg)
+        self._topo = topo
+        t0 = time.monotonic()
+        try:
+            self.rec.add("dir", path=str(self.names.dir))
+            write_lab(self.names, topo)
+            say(f"namespaces and wires for {', '.join(topo.hosts)}")
+            build_network(self.names, self.rec, topo)
+            write_host_tools(self.names, self.rec, topo)
+            say("FRR on the router (AS %d, bgp listen range)" % topo.router.as_number)
+            start_frr(self.names, self.rec, self.names.host(topo.router.name), topo.router.frr_conf)
+            say("Calico datastore: nodes, default IPPool, IPAM blocks")
+            from ...emulator.resources import bootstrap
+
+            bootstrap(load_lab(self.prefix).datastore(), topo)
+            say("calico-node on every node: BIRD, Felix, tunl0")
+            self._start_agent()
+            say("waiting for the BGP mesh to be Established")
+            self.wait_bgp()
+        except BaseException:
+            say("bringing the lab up failed; tearing down what was made")
+            record.teardown(self.prefix)
+            raise
+        say(f"lab {self.prefix!r} is up in {time.monotonic() - t0:.1f} s")
+        return True
+
+    def _start_agent(self) -> None:
+        log = open(self.names.dir / "agent.log", "w")
+        env = host_env(self.names, "agent")
+        p = subprocess.Popen([sys.executable, "-m", "kanslab.backends.local.agent", "--prefix", self.prefix],
+                             stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True, text=True)
+        self.rec.add_pid(p.pid, "agent")
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            p.kill()
+            raise LabError("the lab agent did not start:\n" + (self.names.dir / "agent.log").read_text()[-3000:])
+
+    def down(self) -> list[str]:
+        return record.teardown(self.prefix)
+
+    def reconcile(self) -> dict:
+        resp = request(str(self.names.agent_socket), "reconcile")
+        if not resp.get("ok"):
+            raise LabError(f"the lab agent failed to apply the change: {resp.get('error')}\n{resp.get('trace', '')}")
+        return resp
+
+    def wait_bgp(self, timeout: float = 30, peers: set[str] | None = None) -> None:
+        """Wait until every node's BIRD has its BGP protocols Established."""
+        deadline = time.monotonic() + timeout
+        pending: dict[str, list[str]] = {}
+        while time.monotonic() < deadline:
+            pending = {}
+            for n in self.topology.nodes:
+                try:
+                    out = birdc(self.names, n.name, "show protocols", check=False)
+                except Exception:
+                    out = ""
+                rows = [ln.split() for ln in out.splitlines() if " BGP " in ln]
+                bad = [r[0] for r in rows if "Established" not in r]
+                if not rows:
+                    bad = ["(no BGP protocols yet)"]
+                if bad:
+                    pending[n.name] = bad
+            if not pending:
+                return
+            time.sleep(0.1)
+        raise LabError(f"BGP sessions not Established after {timeout:.0f} s: {pending}")
+
+    # -- commands ----------------------------------------------------------------------------
+    def _ns(self, host: str) -> str:
+        if host not in self.hosts:
+            raise NotFound(f"unknown host {host!r}; the lab's hosts are {', '.join(self.hosts)}")
+        return self.names.host(host)
+
+    def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
+        ns = self._ns(host)
+        if os.geteuid() != 0:
+            raise NotSupported("local", "run commands without root yet", "run the notebook as root or use sudo")
+        try:
+            p = subprocess.run(["ip", "netns", "exec", ns, "bash", "-c", cmd], capture_output=True, text=True,
+                               timeout=timeout, env=host_env(self.names, host), input=input)
+        except subprocess.TimeoutExpired as e:
+            raise CommandError(host, cmd, -1, f"timed out after {timeout} s") from e
+        if check and p.returncode != 0:
+            raise CommandError(host, cmd, p.returncode, p.stderr, p.stdout)
+        return p.stdout
+
+    def exec_pod(self, pod_key: str, cmd: str, timeout: float = 30, check: bool = True) -> str:
+        ns_name, _, pod = pod_key.rpartition("/")
+        ns_name = ns_name or "default"
+        ds = load_lab(self.prefix).datastore()
+        if ds.get("Pod", pod, ns_name) is None:
+            raise NotFound(f"pod {ns_name}/{pod} not found")
+        netns = self.names.pod(ns_name, pod)
+        p = subprocess.run(["ip", "netns", "exec", netns, "bash", "-c", cmd], capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise CommandError(pod_key, cmd, p.returncode, p.stderr, p.stdout)
+        return p.stdout
+
+    def agent_info(self) -> dict:
+        return request(str(self.names.agent_socket), "ping", timeout=5)
+
+    def netns_list(self) -> list[str]:
+        return self.rec.netns()
+
+    def status_rows(self) -> list[dict]:
+        rows = []
+        for h in self.hosts:
+            ns = self.names.host(h)
+            up = Path(f"/run/netns/{ns}").exists()
+            addrs = ""
+            if up:
+                p = subprocess.run(["ip", "-n", ns, "-j", "-4", "addr"], capture_output=True, text=True)
+                data = json.loads(p.stdout or "[]")
+                addrs = ", ".join(f"{a['local']}/{a['prefixlen']}" for link in data if link["ifname"] != "lo"
+                                  for a in link.get("addr_info", []))
+            rows.append({"host": h, "netns": ns, "running": up, "addresses": addrs})
+        return rows
+
+    def capture(self, host: str, bpf: str = "", iface: str = "any", count: int = 10000, seconds: float = 60):
+        from ...capture import Capture
+
+        ns = self._ns(host)
+        d = self.names.dir / "captures"
+        d.mkdir(exist_ok=True)
+        return Capture(["ip", "netns", "exec", ns, "timeout", "-s", "INT", str(int(seconds))], host, bpf, iface,
+                       count, seconds, directory=str(d))

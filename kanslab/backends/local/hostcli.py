@@ -1,0 +1,51 @@
+"""`calicoctl` and `kubectl` as found on the lab's hosts: the emulator's CLIs plus a reconcile.
+
+The wrappers in each host's bin/ run this module inside that host's namespace. A command that
+changed the datastore asks the lab agent to apply the change before returning, so the next
+command already sees routes, pods and rules in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .agent import request
+from .daemons import bird_socket_query
+from .labinfo import load_lab
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--prefix", required=True)
+    ap.add_argument("--host", required=True)
+    ap.add_argument("tool", choices=["calicoctl", "kubectl"])
+    args, rest = ap.parse_known_args(argv)
+    from ...emulator import cli
+
+    lab = load_lab(args.prefix)
+    ds = lab.datastore()
+    stdin = ""
+    if "-" in rest and not sys.stdin.isatty():
+        stdin = sys.stdin.read()
+    ctl = str(lab.names.bird_ctl(args.host))
+
+    def bird_show_protocols() -> str:
+        return bird_socket_query(ctl, "show protocols")
+
+    ctx = cli.CliContext(ds=ds, topology=lab.topology, stdin=stdin, node=args.host,
+                         bird_show_protocols=bird_show_protocols)
+    before = ds.revision()
+    rc, out, err = (cli.calicoctl if args.tool == "calicoctl" else cli.kubectl)(rest, ctx)
+    if ds.revision() != before:
+        resp = request(str(lab.names.agent_socket), "reconcile")
+        if not resp.get("ok"):
+            err += f"\nthe lab agent could not apply the change: {resp.get('error')}\n"
+            rc = rc or 1
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The lab's record of everything it creates, written *before* each object exists.
+
+Teardown works only from this record (never from name patterns), so it succeeds after a crash
+at any point: an entry whose object never came to be is simply skipped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+STATE_ROOT = Path(os.environ.get("KANSLAB_STATE_ROOT", "/run/kanslab"))
+
+
+def state_dir(prefix: str) -> Path:
+    return STATE_ROOT / prefix
+
+
+def _proc_start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22: starttime (guards against pid reuse)
+
+
+class Record:
+    def __init__(self, prefix: str):
+        self.prefix = prefix
+        self.dir = state_dir(prefix)
+        self.path = self.dir / "record.jsonl"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def add(self, kind: str, **fields) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"kind": kind, **fields}) + "\n"
+        with open(self.path, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def add_pid(self, pid: int, what: str) -> None:
+        self.add("pid", pid=pid, start=_proc_start_time(pid), what=what)
+
+    def entries(self) -> list[dict]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash mid-write
+        return out
+
+    def netns(self) -> list[str]:
+        return [e["name"] for e in self.entries() if e["kind"] == "netns"]
+
+
+def _kill(pid: int, start: str | None) -> None:
+    if start is not None and _proc_start_time(pid) != start:
+        return  # gone, or the pid now belongs to someone else
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return
+    for _ in range(200):  # wait for the kernel to reap/zombify it, bounded
+        st = _proc_start_time(pid)
+        if st is None or st != start or Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0:
+            return
+        time.sleep(0.005)
+
+
+def _ns_inode(name: str) -> int | None:
+    try:
+        return os.stat(f"/run/netns/{name}").st_ino
+    except OSError:
+        return None
+
+
+def _pids_in_netns(inodes: set[int]) -> list[int]:
+    """Processes whose network namespace is one the record names (found via /proc, not names)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            if os.stat(d / "ns" / "net").st_ino in inodes:
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
+def teardown(prefix: str) -> list[str]:
+    """Undo everything in the record, newest first. Returns a log of what was removed."""
+    rec = Record(prefix)
+    entries = rec.entries()
+    log: list[str] = []
+    # 1. processes: recorded pids, pids in recorded pidfiles, and anything left inside our namespaces
+    for e in reversed(entries):
+        if e["kind"] == "pid":
+            _kill(e["pid"], e.get("start"))
+        elif e["kind"] == "pidfile":
+            try:
+                pid = int(Path(e["path"]).read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            if Path(f"/proc/{pid}").exists() and _proc_start_time(pid) is not None:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if e.get("match", "") in cmd:
+                    _kill(pid, _proc_start_time(pid))
+    inodes = {i for i in (_ns_inode(n) for n in rec.netns()) if i is not None}
+    for pid in _pids_in_netns(inodes):
+        _kill(pid, _proc_start_time(pid))
+        log.append(f"killed stray pid {pid}")
+    # 2. namespaces (their links go with them; veth peers in other namespaces too)
+    for e in reversed(entries):
+        if e["kind"] == "netns" and Path(f"/run/netns/{e['name']}").exists():
+            subprocess.run(["ip", "netns", "delete", e["name"]], capture_output=True)
+            log.append(f"deleted netns {e['name']}")
+    # 3. files and directories
+    for e in reversed(entries):
+        if e["kind"] in ("file", "dir"):
+            p = Path(e["path"])
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists() or p.is_symlink():
+                p.unlink(missing_ok=True)
+    shutil.rmtree(rec.dir, ignore_errors=True)
+    return log

@@ -1,0 +1,103 @@
+"""`kanslab up|down|status|ssh|doctor`: the lab from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import KanslabError
+
+
+def _backend(args):
+    from .backends.local import LocalBackend
+
+    return LocalBackend(prefix=args.prefix, topology=args.topology)
+
+
+def cmd_up(args) -> int:
+    _backend(args).up()
+    return 0
+
+
+def cmd_down(args) -> int:
+    b = _backend(args)
+    if not b.rec.exists():
+        print(f"no lab {b.prefix!r} to tear down")
+        return 0
+    log = b.down()
+    print(f"lab {b.prefix!r} is down ({len(log)} objects removed)")
+    return 0
+
+
+def cmd_status(args) -> int:
+    import pandas as pd
+
+    b = _backend(args)
+    if not b.rec.exists():
+        print(f"no lab {b.prefix!r}")
+        return 1
+    print(pd.DataFrame(b.status_rows()).to_string(index=False))
+    try:
+        info = b.agent_info()
+        print(f"\nagent pid {info['pid']}; IPIP path: {'kernel ipip' if info['kernel_ipip'] else 'user-space TUN tunl0'}")
+    except OSError:
+        print("\nagent: not running")
+    for n in b.topology.nodes:
+        out = b.sh(n.name, "birdcl show protocols", check=False)
+        rows = [ln for ln in out.splitlines() if " BGP " in ln]
+        print(f"\n{n.name}:\n  " + "\n  ".join(rows or ["(no BGP sessions)"]))
+    return 0
+
+
+def cmd_ssh(args) -> int:
+    b = _backend(args)
+    ns = b._ns(args.host)
+    from .backends.local.network import host_env
+
+    env = host_env(b.names, args.host)
+    env["PS1"] = f"root@{args.host}:\\w# "
+    cmd = ["ip", "netns", "exec", ns, "bash", "--norc", "-i"] if not args.command else \
+        ["ip", "netns", "exec", ns, "bash", "-c", " ".join(args.command)]
+    os.execvpe("ip", cmd, env)
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    from .backends.local.daemons import tools_missing
+    from .backends.local.ipip import ipip_module_available
+
+    print(f"running as root: {os.geteuid() == 0}")
+    missing = tools_missing()
+    print("packages: " + ("all present" if not missing else "missing " + " ".join(missing)))
+    for mod in ("ipip", "vxlan", "bridge", "veth", "tun"):
+        present = os.path.exists(f"/sys/module/{mod}") or (mod == "ipip" and ipip_module_available())
+        print(f"kernel {mod}: {'yes' if present else 'not loaded (may load on demand)'}")
+    print("IPIP path: " + ("kernel ipip (tunl0 is a real ipip device)" if ipip_module_available()
+                           else "user-space encapsulator on a TUN device named tunl0 (no ipip module)"))
+    return 0 if not missing else 1
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="kanslab", description="The embedded Calico lab of the kanslab course")
+    ap.add_argument("--prefix", default=os.environ.get("KANSLAB_PREFIX", "kl"), help="lab prefix (default kl)")
+    ap.add_argument("--topology", default="kans3", help="packaged topology name or YAML path")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="bring the embedded lab up (root)").set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="tear the lab down from its record").set_defaults(fn=cmd_down)
+    sub.add_parser("status", help="hosts, agent and BGP sessions").set_defaults(fn=cmd_status)
+    s = sub.add_parser("ssh", help="a shell on a lab host, like `vagrant ssh`")
+    s.add_argument("host")
+    s.add_argument("command", nargs="*")
+    s.set_defaults(fn=cmd_ssh)
+    sub.add_parser("doctor", help="kernel features, daemons and the IPIP path in use").set_defaults(fn=cmd_doctor)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except KanslabError as e:
+        print(f"kanslab: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`kanslab.Lab`: the one API notebooks and tests use, whatever backend runs the lab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from .errors import CommandError, InvalidInput, NotSupported
+
+CALICO_GROUP = "projectcalico.org/"
+
+
+def _manifest_objects(manifest) -> list[dict]:
+    from .emulator.resources import load_manifest
+
+    return load_manifest(manifest)
+
+
+class Lab:
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __repr__(self) -> str:
+        return f"<kanslab.Lab backend={self.backend.name!r} hosts={self.hosts}>"
+
+    @property
+    def hosts(self) -> list[str]:
+        return list(self.backend.hosts)
+
+    @property
+    def topology(self):
+        return self.backend.topology
+
+    # lifecycle
+    def up(self, progress=True) -> bool:
+        return self.backend.up() if progress else self.backend.up(progress=None)
+
+    def down(self):
+        return self.backend.down()
+
+    def status(self) -> pd.DataFrame:
+        return pd.DataFrame(self.backend.status_rows())
+
+    # commands
+    def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True) -> str:
+        return self.backend.sh(host, cmd, timeout=timeout, check=check)
+
+    def _control_plane(self) -> str:
+        cp = [n.name for n in self.topology.nodes if n.role == "control-plane"]
+        return cp[0] if cp else self.topology.nodes[0].name
+
+    def calicoctl(self, args: str, input: str | None = None, check: bool = True) -> str:
+        return self.backend.sh(self._control_plane(), f"calicoctl {args}", input=input, check=check)
+
+    def kubectl(self, args: str, input: str | None = None, check: bool = True) -> str:
+        return self.backend.sh(self._control_plane(), f"kubectl {args}", input=input, check=check)
+
+    def apply(self, manifest) -> str:
+        """Apply YAML text, a dict, a list of dicts or a path; Calico kinds go through calicoctl."""
+        return self._send("apply", manifest)
+
+    def delete(self, manifest) -> str:
+        return self._send("delete", manifest)
+
+    def _send(self, verb: str, manifest) -> str:
+        objs = _manifest_objects(manifest)
+        calico = [o for o in objs if str(o.get("apiVersion", "")).startswith(CALICO_GROUP)]
+        kube = [o for o in objs if o not in calico]
+        out = []
+        for tool, group in (("calicoctl", calico), ("kubectl", kube)):
+            if group:
+                text = yaml.safe_dump_all(group, sort_keys=False)
+                out.append(getattr(self, tool)(f"{verb} -f -", input=text))
+        return "".join(out)
+
+    def exec(self, pod: str, cmd: str, timeout: float = 30, check: bool = True) -> str:
+        """Run a command inside a pod: "ns/pod" or "pod" (namespace default)."""
+        return self.backend.exec_pod(pod, cmd, timeout=timeout, check=check)
+
+    def capture(self, host: str, bpf: str = "", iface: str = "any", count: int = 10000, seconds: float = 60):
+        if not hasattr(self.backend, "capture"):
+            raise NotSupported(self.backend.name, "capture packets")
+        return self.backend.capture(host, bpf=bpf, iface=iface, count=count, seconds=seconds)
+
+    # DataFrame getters
+    def pods(self) -> pd.DataFrame:
+        data = json.loads(self.kubectl("get pods -A -o json"))
+        rows = [{"namespace": p["metadata"].get("namespace"), "name": p["metadata"]["name"],
+                 "node": p["spec"].get("nodeName"), "ip": p.get("status", {}).get("podIP"),
+                 "phase": p.get("status", {}).get("phase"), "labels": p["metadata"].get("labels", {})}
+                for p in data.get("items", [])]
+        return pd.DataFrame(rows, columns=["namespace", "name", "node", "ip", "phase", "labels"])
+
+    def routes(self, host: str) -> pd.DataFrame:
+        from .parse import ip_route
+
+        return ip_route(self.sh(host, "ip -j route"))
+
+    def pod_ip(self, pod: str) -> str:
+        ns, _, name = pod.rpartition("/")
+        out = self.kubectl(f"get pod {name} -n {ns or 'default'} -o json")
+        ip = json.loads(out).get("status", {}).get("podIP")
+        if not ip:
+            raise InvalidInput(f"pod {pod} has no IP (not running?)")
+        return ip
+
+
+def connect(backend: str | None = None, **kwargs) -> Lab:
+    """`kanslab.connect()`: KANSLAB_BACKEND or auto-detect; connect("local"|"vagrant"|"replay", ...)."""
+    import os
+
+    name = backend or os.environ.get("KANSLAB_BACKEND") or "local"
+    if name == "local":
+        from .backends.local import LocalBackend
+
+        return Lab(LocalBackend(**kwargs))
+    if name in ("vagrant", "replay"):
+        raise NotSupported(name, "run yet", "only the embedded `local` lab exists in this version")
+    raise InvalidInput(f"unknown backend {name!r}; choose local, vagrant or replay")
+
+
+__all__ = ["Lab", "connect", "CommandError", "Path"]
