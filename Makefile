@@ -1,0 +1,22 @@
+# The two Quickstart commands (see README.md). Both need root for the embedded lab.
+PY ?= python3
+
+.PHONY: course test install lab-up lab-down
+
+install:
+	./scripts/install.sh
+
+## Start the course: install, bring the embedded lab up, open JupyterLab on notebooks/
+course: install
+	kanslab up
+	$(PY) -m jupyter lab --allow-root --notebook-dir=notebooks --no-browser --ip=127.0.0.1
+
+## Install everything and run every test (unit, lab, ssh, notebooks)
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lab-up:
+	kanslab up
+
+lab-down:
+	kanslab down

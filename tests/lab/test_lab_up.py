@@ -1,0 +1,164 @@
+"""The embedded lab behaves as the KANS Vagrant lab does (issue: Embedded lab)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import time
+
+import pytest
+
+from kanslab import InvalidInput, parse
+from kanslab.errors import KanslabError
+
+pytestmark = pytest.mark.lab
+
+
+def wait_for(check, timeout=20.0, interval=0.1):
+    """Poll a state until it holds (never a fixed sleep); returns the last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def test_node_status_lists_the_mesh(lab):
+    df = parse.calico_node_status(lab.calicoctl("node status"))
+    v4 = df[df.ip_version == 4]
+    assert sorted(v4.peer_address) == ["192.168.10.101", "192.168.10.102", "192.168.20.100"]
+    assert set(v4.peer_type) == {"node-to-node mesh"}
+    assert set(v4.state) == {"up"} and set(v4.info) == {"Established"}
+
+
+def blocks_by_node(lab) -> dict[str, list[str]]:
+    text = lab.calicoctl("ipam show --show-blocks")
+    blocks = parse.calico_ipam_blocks(text)
+    return blocks
+
+
+def test_route_n_on_w1_has_tunnel_routes_and_own_blackhole(lab):
+    df = parse.route_n(lab.sh("k8s-w1", "route -n"))
+    tun = df[df.iface == "tunl0"]
+    nodes = {"192.168.10.10", "192.168.10.102", "192.168.20.100"}
+    assert set(tun.gateway) == nodes, tun
+    assert all(ipaddress.ip_network(p).subnet_of(ipaddress.ip_network("172.16.0.0/16")) for p in tun.prefix)
+    assert (tun.genmask == "255.255.255.0").all()
+    own = df[(df.iface == "*") & df.prefix.str.startswith("172.16.")]
+    assert len(own) == 1
+    ip = parse.ip_route(lab.sh("k8s-w1", "ip route"))
+    tunl = ip[ip.dev == "tunl0"]
+    assert tunl.onlink.all() and set(tunl.proto) == {"bird"}
+    assert len(ip[(ip.type == "blackhole") & (ip.proto == "bird")]) == 1
+
+
+def test_root_namespace_untouched(lab, root_before):
+    from tests.lab.conftest import root_ns_snapshot
+
+    assert root_ns_snapshot() == root_before
+
+
+def test_pods_answer_each_other_across_nodes(lab, web_pods):
+    for src in web_pods:
+        for dst, ip in web_pods.items():
+            if src == dst:
+                continue
+            out = lab.exec(src, f"curl -s --max-time 3 http://{ip}/")
+            assert f"Hostname: {dst}" in out, (src, dst, out)
+
+
+def test_router_sees_ipip_between_subnets(lab, web_pods):
+    with lab.capture("router", bpf="ip proto 4", count=20, seconds=20) as cap:
+        lab.exec("webpod1", f"ping -c 2 -W 2 {web_pods['webpod3']}")
+    pk = cap.packets
+    assert len(pk) >= 4
+    assert set(pk.encap) == {"ipip"}
+    outer = set(zip(pk.outer_src, pk.outer_dst))
+    assert outer <= {("192.168.10.101", "192.168.20.100"), ("192.168.20.100", "192.168.10.101")}
+    assert set(pk.src) == {web_pods["webpod1"], web_pods["webpod3"]}
+
+
+def test_bgp_peer_to_router_brings_idc_routes(lab):
+    lab.apply("""apiVersion: projectcalico.org/v3
+kind: BGPPeer
+metadata:
+  name: bgppeer-rtr
+spec:
+  peerIP: 192.168.10.254
+  asNumber: 64512
+""")
+    try:
+        for node in ("k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"):
+            ok = wait_for(lambda: "Established" in " ".join(
+                r.info for r in parse.bird_protocols(lab.sh(node, "birdcl show protocols")).itertuples()
+                if r.name == "Global_192_168_10_254"))
+            assert ok, node
+            routes = wait_for(lambda: "10.1.1.0/24" in set(parse.ip_route(lab.sh(node, "ip route")).dst))
+            assert routes, node
+        df = parse.ip_route(lab.sh("k8s-w1", "ip route"))
+        idc = df[df.dst.isin(["10.1.1.0/24", "10.1.2.0/24"])]
+        assert set(idc.proto) == {"bird"} and set(idc.gateway) == {"192.168.10.254"}
+        summary = parse.frr_bgp_summary(lab.sh("router", "vtysh -c 'show bgp summary json'"))
+        assert {"192.168.10.10", "192.168.10.101", "192.168.10.102", "192.168.20.100"} <= set(summary.neighbor)
+        lab.sh("k8s-w1", "ping -c1 -W2 10.1.1.254")
+    finally:
+        lab.calicoctl("delete bgppeer bgppeer-rtr")
+
+
+@pytest.mark.parametrize("manifest,needle", [
+    ("kind: Pod\napiVersion: v1\nmetadata: {name: bad\n", "line"),
+    ("apiVersion: v1\nkind: Pod\nmetadata: {name: lost}\nspec: {nodeName: k8s-w9, containers: [{name: c, image: x}]}\n", "k8s-w9"),
+    ("apiVersion: v1\nkind: Widget\nmetadata: {name: w}\n", "Widget"),
+])
+def test_bad_input_changes_nothing(lab, manifest, needle):
+    before = lab.kubectl("get pods -A -o json")
+    with pytest.raises(KanslabError) as e:
+        lab.apply(manifest)
+    assert needle in str(e.value)
+    assert lab.kubectl("get pods -A -o json") == before
+
+
+def test_ipaddrs_outside_every_pool_refused(lab):
+    with pytest.raises(KanslabError) as e:
+        lab.apply("""apiVersion: v1
+kind: Pod
+metadata:
+  name: fixed
+  annotations: {cni.projectcalico.org/ipAddrs: '["10.9.9.9"]'}
+spec: {nodeName: k8s-w1, containers: [{name: c, image: x}]}
+""")
+    assert "pool" in str(e.value)
+    assert "fixed" not in lab.kubectl("get pods")
+
+
+def test_overlapping_ippool_refused(lab):
+    before = lab.calicoctl("get ippool -o wide")
+    with pytest.raises(KanslabError):
+        lab.apply("""apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: {name: overlap}
+spec: {cidr: 172.16.5.0/24}
+""")
+    assert lab.calicoctl("get ippool -o wide") == before
+
+
+def test_unknown_host_is_a_clear_error(lab):
+    with pytest.raises(InvalidInput) as e:
+        lab.sh("k8s-w7", "true")
+    assert "k8s-w7" in str(e.value) and "k8s-w1" in str(e.value)
+
+
+def test_up_again_changes_nothing(lab):
+    before = lab.sh("k8s-w1", "ip -j route")
+    assert lab.up(progress=False) is False
+    assert lab.sh("k8s-w1", "ip -j route") == before
+
+
+def test_node_podcidr_differs_from_calico_blocks(lab):
+    cidrs = lab.kubectl("get nodes -o jsonpath='{.items[*].spec.podCIDR}'").split()
+    assert cidrs[0] == "172.16.0.0/24"
+    blocks = parse.calico_ipam_blocks(lab.calicoctl("ipam show --show-blocks"))
+    assert not set(cidrs) & set(blocks[blocks.grouping == "Block"].cidr)
+    nodes = json.loads(lab.kubectl("get nodes -o json"))["items"]
+    assert {n["metadata"]["name"] for n in nodes} == {"k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"}
