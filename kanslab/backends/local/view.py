@@ -140,7 +140,7 @@ def bird_node(ds, topo: Topology, node: str) -> BirdNode:
             if s["node"] == node:
                 node_peers.append(peer)
         elif s.get("nodeSelector"):
-            from ...emulator.selector import calico_selector
+            from ...emulator.selectors import calico_selector
 
             if calico_selector(s["nodeSelector"])(_node_labels(ds, node)):
                 node_peers.append(peer)
