@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import socketserver
 import subprocess
 import sys
@@ -159,7 +158,9 @@ class Agent:
             st, ns = self.states.get(node), self.names.host(node)
             if st is None:
                 return
-            t200 = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "200"]).stdout or "[]")
+            # the table exists only once BIRD has put a route in it
+            p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
+            t200 = json.loads(p.stdout or "[]") if p.returncode == 0 else []
             want = felix.bgp_pool_routes(st, t200)
             vroutes, neigh, fdb = felix.vxlan_routes(st)
             want = set(want) | set(vroutes)
@@ -275,19 +276,6 @@ def main(argv=None) -> int:
     print("ready", flush=True)
     server.serve_forever()
     return 0
-
-
-def request(sock_path: str, op: str, timeout: float = 60) -> dict:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(sock_path)
-    with s, s.makefile("rwb") as f:
-        f.write((json.dumps({"op": op}) + "\n").encode())
-        f.flush()
-        line = f.readline()
-    if not line:
-        raise ConnectionError("the lab agent closed the connection")
-    return json.loads(line)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from typing import Callable
 from ...errors import CommandError, LabError, NotFound, NotSupported
 from ...topology import Topology, load_topology
 from . import record
-from .agent import request
+from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
 from .labinfo import load_lab, write_lab
 from .names import Names

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .agent import request
+from .agent_client import request
 from .daemons import bird_socket_query
 from .labinfo import load_lab
 
