@@ -42,3 +42,14 @@ def split_pct(cell: str) -> tuple[int | float, float | None]:
     num = float(m.group(1))
     value = int(num) if num.is_integer() else num
     return value, (float(m.group(2)) if m.group(2) is not None else None)
+
+
+# --- Added for the calico/bird/frr parsers: line numbers that survive the clean-up. ---
+
+
+def clean_numbered(text: str | bytes) -> list[tuple[int, str]]:
+    """`clean_lines`, keeping each line's 1-based number in the given text (for `fail(..., lineno=)`)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = strip_ansi(text).replace("\r\n", "\n").replace("\r", "\n")
+    return [(n, ln.rstrip()) for n, ln in enumerate(text.split("\n"), 1) if not PROMPT.match(ln)]
