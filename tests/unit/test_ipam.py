@@ -1,0 +1,183 @@
+"""Calico IPAM semantics: blocks and affinity, assignment order, borrowing, strictAffinity, tunnels."""
+
+import pytest
+
+from kanslab.emulator import ipam
+from kanslab.emulator import resources as res
+from kanslab.emulator.datastore import Datastore
+from kanslab.topology import load_topology
+
+
+def _topology(block_size=24, pod_cidr="172.16.0.0/16", ipip="Always", vxlan="Never"):
+    return {
+        "cluster": {"pod_cidr": pod_cidr, "block_size": block_size, "node_pod_cidr_size": 24,
+                    "default_pool": {"name": "default-ipv4-ippool", "ipipMode": ipip, "vxlanMode": vxlan,
+                                     "natOutgoing": True}},
+        "nodes": [
+            {"name": "k8s-m", "role": "control-plane", "address": "192.168.10.10/24"},
+            {"name": "k8s-w1", "role": "worker", "address": "192.168.10.101/24"},
+            {"name": "k8s-w2", "role": "worker", "address": "192.168.10.102/24"},
+            {"name": "k8s-w0", "role": "worker", "address": "192.168.20.100/24"},
+        ],
+    }
+
+
+def _lab(tmp_path, topo=None, name="ds.sqlite"):
+    topo = topo or load_topology("kans3")
+    ds = Datastore(tmp_path / name)
+    res.bootstrap(ds, topo)
+    return ds, topo
+
+
+def _pod(name, node, **annotations):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"nodeName": node, "containers": [{"name": name, "image": "nicolaka/netshoot"}]}}
+
+
+def _pod_ip(ds, name, ns="default"):
+    return ds.get("Pod", name, ns)["status"]["podIP"]
+
+
+def _blocks(ds):
+    return {b["spec"]["cidr"]: ipam.block_owner(b) for b in ds.list("IPAMBlock")}
+
+
+def test_each_node_claims_one_block_with_its_tunnel_address_at_dot_zero(tmp_path):
+    ds, _ = _lab(tmp_path)
+    blocks = _blocks(ds)
+    assert sorted(blocks.values()) == ["k8s-m", "k8s-w0", "k8s-w1", "k8s-w2"]
+    for cidr, owner in blocks.items():
+        assert cidr.startswith("172.16.") and cidr.endswith(".0/24")
+        node = ds.get("Node", owner)
+        assert node["metadata"]["annotations"][ipam.ANN_IPIP_ADDR] == cidr.split("/")[0]
+        affinity = ds.get("BlockAffinity", ipam.affinity_name(owner, cidr))
+        assert affinity["spec"] == {"node": owner, "cidr": cidr, "state": "confirmed", "deleted": "false"}
+
+
+def test_block_choice_is_reproducible(tmp_path):
+    first, _ = _lab(tmp_path, name="a.sqlite")
+    second, _ = _lab(tmp_path, name="b.sqlite")
+    assert _blocks(first) == _blocks(second)
+
+
+def test_pods_get_the_next_ips_and_released_ones_are_not_reused_at_once(tmp_path):
+    ds, topo = _lab(tmp_path)
+    block = next(c for c, o in _blocks(ds).items() if o == "k8s-w1")
+    prefix = block.rsplit(".", 1)[0]  # 172.16.x
+    res.apply(ds, topo, [_pod("a", "k8s-w1"), _pod("b", "k8s-w1"), _pod("c", "k8s-w1")])
+    assert [_pod_ip(ds, n) for n in "abc"] == [f"{prefix}.1", f"{prefix}.2", f"{prefix}.3"]
+    res.delete(ds, topo, _pod("b", "k8s-w1"))
+    res.apply(ds, topo, _pod("d", "k8s-w1"))
+    assert _pod_ip(ds, "d") == f"{prefix}.4"  # .2 went to the back of the free list
+    assert _blocks(ds)[block] == "k8s-w1"       # the block stays with the node
+
+
+def test_full_block_makes_the_node_claim_another_and_released_ips_come_back_last(tmp_path):
+    # /30 blocks: 4 addresses, the first taken by the tunnel address
+    ds, topo = _lab(tmp_path, _topology(block_size=30, pod_cidr="10.9.0.0/24"))
+    res.apply(ds, topo, [_pod(f"p{i}", "k8s-w1") for i in range(4)])
+    w1_blocks = [c for c, o in _blocks(ds).items() if o == "k8s-w1"]
+    assert len(w1_blocks) == 2
+    first = next(c for c in w1_blocks if ds.get("Node", "k8s-w1")["metadata"]["annotations"][ipam.ANN_IPIP_ADDR]
+                 == c.split("/")[0])
+    base = first.split("/")[0].rsplit(".", 1)
+    assert [_pod_ip(ds, f"p{i}") for i in range(3)] == [f"{base[0]}.{int(base[1]) + k}" for k in (1, 2, 3)]
+    assert _pod_ip(ds, "p3") not in first
+
+
+def test_specific_ip_in_an_unclaimed_block_claims_the_whole_block(tmp_path):
+    ds, topo = _lab(tmp_path)
+    free = next(f"172.16.{n}.0/24" for n in range(256) if f"172.16.{n}.0/24" not in _blocks(ds))
+    ip = free.replace(".0/24", ".77")
+    res.apply(ds, topo, _pod("pinned", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": f'["{ip}"]'}))
+    assert _pod_ip(ds, "pinned") == ip
+    assert _blocks(ds)[free] == "k8s-w2"
+
+
+def test_specific_ip_errors_use_calicos_texts(tmp_path):
+    ds, topo = _lab(tmp_path)
+    w1_block = next(c for c, o in _blocks(ds).items() if o == "k8s-w1")
+    in_w1 = w1_block.replace(".0/24", ".50")
+    with pytest.raises(res.ApplyError, match="The provided IP address is not in a configured pool"):
+        res.apply(ds, topo, _pod("x", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": '["10.99.0.1"]'}))
+    # default strictAffinity false: borrowed from k8s-w1's block
+    res.apply(ds, topo, _pod("borrower", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": f'["{in_w1}"]'}))
+    with ds.snapshot() as tx:
+        borrowed = ipam.borrowed_ips(tx)
+    assert [(b["ip"], b["borrowing_node"], b["block_owner"], b["allocated_to"]) for b in borrowed] == \
+        [(in_w1, "k8s-w2", "k8s-w1", "default/borrower")]
+    with pytest.raises(res.ApplyError, match="Address already assigned in block"):
+        res.apply(ds, topo, _pod("again", "k8s-w1", **{"cni.projectcalico.org/ipAddrs": f'["{in_w1}"]'}))
+    with ds.transaction() as tx:
+        ipam.set_strict_affinity(tx, True)
+    other = w1_block.replace(".0/24", ".51")
+    before = ds.revision()
+    with pytest.raises(res.ApplyError, match="Block host affinity does not match"):
+        res.apply(ds, topo, _pod("strict", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": f'["{other}"]'}))
+    assert ds.revision() == before and ds.get("Pod", "strict") is None
+
+
+def test_strict_affinity_stops_spilling_into_other_nodes_blocks(tmp_path):
+    # a /29 pool of /30 blocks: two blocks, k8s-m and k8s-w1 each claim one at bootstrap
+    topo = _topology(block_size=30, pod_cidr="10.9.0.0/29")
+    topo["nodes"] = topo["nodes"][:2]
+    ds, topo = _lab(tmp_path, topo)
+    with ds.transaction() as tx:
+        ipam.set_strict_affinity(tx, True)
+    res.apply(ds, topo, [_pod(f"p{i}", "k8s-w1") for i in range(3)])
+    with pytest.raises(res.ApplyError, match="strictAffinity is true"):
+        res.apply(ds, topo, _pod("p3", "k8s-w1"))
+    with ds.transaction() as tx:
+        ipam.set_strict_affinity(tx, False)
+    res.apply(ds, topo, _pod("p3", "k8s-w1"))  # now borrowed from k8s-m's block
+    with ds.snapshot() as tx:
+        assert [b["allocated_to"] for b in ipam.borrowed_ips(tx)] == ["default/p3"]
+
+
+def test_switching_ipip_to_vxlan_moves_the_tunnel_addresses(tmp_path):
+    ds, topo = _lab(tmp_path)
+    res.apply(ds, topo, _pod("a", "k8s-w1"))
+    pool = ds.get("IPPool", "default-ipv4-ippool")
+    pool["spec"].update(ipipMode="Never", vxlanMode="Always")
+    res.apply(ds, topo, pool)
+    ann = ds.get("Node", "k8s-w1")["metadata"]["annotations"]
+    assert ipam.ANN_IPIP_ADDR not in ann
+    block = next(c for c, o in _blocks(ds).items() if o == "k8s-w1")
+    assert ann[ipam.ANN_VXLAN_ADDR] == block.replace(".0/24", ".2")  # .0 released, .1 is pod a
+    mac = ann[ipam.ANN_VXLAN_MAC]
+    assert int(mac.split(":")[0], 16) & 0x3 == 0x2  # locally administered unicast
+    pool = ds.get("IPPool", "default-ipv4-ippool")
+    pool["spec"].update(ipipMode="CrossSubnet", vxlanMode="Never")
+    res.apply(ds, topo, pool)
+    ann = ds.get("Node", "k8s-w1")["metadata"]["annotations"]
+    assert ipam.ANN_VXLAN_ADDR not in ann and ipam.ANN_VXLAN_MAC not in ann
+    assert ann[ipam.ANN_IPIP_ADDR] == block.replace(".0/24", ".3")
+
+
+def test_direct_mode_has_no_tunnel_address_and_blocks_come_with_the_first_pod(tmp_path):
+    ds, topo = _lab(tmp_path, _topology(ipip="Never"))
+    assert ds.list("IPAMBlock") == []
+    res.apply(ds, topo, _pod("a", "k8s-w0"))
+    assert _pod_ip(ds, "a").endswith(".0")  # a fresh block's first ordinal
+    assert ipam.ANN_IPIP_ADDR not in ds.get("Node", "k8s-w0")["metadata"]["annotations"]
+
+
+def test_disabled_pool_assigns_nothing(tmp_path):
+    ds, topo = _lab(tmp_path)
+    pool = ds.get("IPPool", "default-ipv4-ippool")
+    pool["spec"]["disabled"] = True
+    res.apply(ds, topo, pool)
+    with pytest.raises(res.ApplyError, match="no configured Calico pools for node k8s-w1"):
+        res.apply(ds, topo, _pod("a", "k8s-w1"))
+
+
+def test_utilization_counts_tunnel_addresses_and_pods(tmp_path):
+    ds, topo = _lab(tmp_path)
+    res.apply(ds, topo, [_pod("a", "k8s-w1"), _pod("b", "k8s-w1"), _pod("c", "k8s-w0")])
+    with ds.snapshot() as tx:
+        (pool,) = ipam.utilization(tx)
+    assert (pool["cidr"], pool["capacity"], pool["in_use"]) == ("172.16.0.0/16", 65536, 7)
+    by_owner = {_blocks(ds)[b["cidr"]]: b["in_use"] for b in pool["blocks"]}
+    assert by_owner == {"k8s-m": 1, "k8s-w1": 3, "k8s-w2": 1, "k8s-w0": 2}
+    assert [b["cidr"] for b in pool["blocks"]] == sorted(b["cidr"] for b in pool["blocks"])
