@@ -112,7 +112,7 @@ def render_bird_cfg(node: BirdNode) -> str:
         "                     # routes when reloading BIRD configuration.",
         "  merge paths on;    # Allow export multipath routes (ECMP)",
         "}", "",
-        f"# lab: stands in for krt_tunnel; see bird_ipam.cfg", "table calico_remote;",
+        "# lab: stands in for krt_tunnel; see bird_ipam.cfg", "table calico_remote;",
         "protocol pipe calico_pipe {", "  table master;", "  peer table calico_remote;",
         "  import none;", "  export filter calico_remote_pool_routes;", "}",
         "protocol kernel calico_krt {", "  table calico_remote;", f"  kernel table {REMOTE_TABLE};",

@@ -24,6 +24,8 @@ def main(argv=None) -> int:
     from ...emulator import cli
 
     lab = load_lab(args.prefix)
+    if args.tool == "kubectl" and rest[:1] == ["exec"]:
+        return _kubectl_exec(lab, rest[1:])
     ds = lab.datastore()
     stdin = ""
     if "-" in rest and not sys.stdin.isatty():
@@ -45,6 +47,34 @@ def main(argv=None) -> int:
     sys.stdout.write(out)
     sys.stderr.write(err)
     return rc
+
+
+def _kubectl_exec(lab, argv: list[str]) -> int:
+    """`kubectl exec [-n NS] [-it] POD -- CMD...`: run CMD in the pod's network namespace."""
+    import os
+
+    namespace, pod, cmd = "default", None, []
+    if "--" in argv:
+        cmd = argv[argv.index("--") + 1:]
+        argv = argv[:argv.index("--")]
+    it = iter(argv)
+    for a in it:
+        if a in ("-n", "--namespace"):
+            namespace = next(it, "default")
+        elif a.startswith("--namespace="):
+            namespace = a.split("=", 1)[1]
+        elif a.startswith("-"):
+            continue  # -i, -t, -it, -c CONTAINER: one container per pod here
+        elif pod is None:
+            pod = a
+    if pod is None or not cmd:
+        sys.stderr.write("error: usage: kubectl exec [-n NAMESPACE] POD -- COMMAND [args...]\n")
+        return 1
+    if lab.datastore().get("Pod", pod, namespace) is None:
+        sys.stderr.write(f'Error from server (NotFound): pods "{pod}" not found\n')
+        return 1
+    os.execvp("ip", ["ip", "netns", "exec", lab.names.pod(namespace, pod), *cmd])
+    return 0
 
 
 if __name__ == "__main__":
