@@ -29,7 +29,7 @@ def test_node_status_lists_the_mesh(lab):
     v4 = df[df.ip_version == 4]
     assert sorted(v4.peer_address) == ["192.168.10.101", "192.168.10.102", "192.168.20.100"]
     assert set(v4.peer_type) == {"node-to-node mesh"}
-    assert set(v4.state) == {"up"} and set(v4.info) == {"Established"}
+    assert set(v4.state) == {"up"} and set(v4["info"]) == {"Established"}
 
 
 def blocks_by_node(lab) -> dict[str, list[str]]:
