@@ -74,7 +74,7 @@ def test_router_sees_ipip_between_subnets(lab, web_pods):
     pk = cap.packets
     assert len(pk) >= 4
     assert set(pk.encap) == {"ipip"}
-    outer = set(zip(pk.outer_src, pk.outer_dst))
+    outer = set(zip(pk.outer_src, pk.outer_dst, strict=True))
     assert outer <= {("192.168.10.101", "192.168.20.100"), ("192.168.20.100", "192.168.10.101")}
     assert set(pk.src) == {web_pods["webpod1"], web_pods["webpod3"]}
 
@@ -90,11 +90,11 @@ spec:
 """)
     try:
         for node in ("k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"):
-            ok = wait_for(lambda: "Established" in " ".join(
+            ok = wait_for(lambda node=node: "Established" in " ".join(
                 r.info for r in parse.bird_protocols(lab.sh(node, "birdcl show protocols")).itertuples()
                 if r.name == "Global_192_168_10_254"))
             assert ok, node
-            routes = wait_for(lambda: "10.1.1.0/24" in set(parse.ip_route(lab.sh(node, "ip route")).dst))
+            routes = wait_for(lambda node=node: "10.1.1.0/24" in set(parse.ip_route(lab.sh(node, "ip route")).dst))
             assert routes, node
         df = parse.ip_route(lab.sh("k8s-w1", "ip route"))
         idc = df[df.dst.isin(["10.1.1.0/24", "10.1.2.0/24"])]

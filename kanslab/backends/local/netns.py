@@ -51,7 +51,7 @@ class InNetns:
         self.ns = ns
 
     def __enter__(self):
-        self._home = os.open(f"/proc/thread-self/ns/net", os.O_RDONLY)
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         setns(self.ns)
         return self
 

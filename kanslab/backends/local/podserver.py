@@ -54,7 +54,7 @@ class PodServer(threading.Thread):
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
         while not self.stop.is_set():
-            for k, mask in self.sel.select(timeout=1.0):
+            for k, _mask in self.sel.select(timeout=1.0):
                 kind, data = k.data
                 try:
                     if kind == "wake":
