@@ -44,6 +44,35 @@ def split_pct(cell: str) -> tuple[int | float, float | None]:
     return value, (float(m.group(2)) if m.group(2) is not None else None)
 
 
+# --- Added for the route/iptables/ping parsers: leading echoes and trailing chatter. ---
+
+# `date` in the C, en_US and ko_KR locales, `date -Is`/`-R`: a clock time and a 4-digit year, short line.
+_DATE = re.compile(r"^(?=.*\b\d{1,2}:\d{2}(:\d{2})?\b)(?=.*\b(19|20)\d{2}\b)[\w\s.,:+()/-]{4,64}$")
+# the header `watch` prints: `Every 2.0s: route -n        k8s-w1: Tue Nov 26 10:00:00 2024`
+_WATCH = re.compile(r"^Every \d+(\.\d+)?s: ")
+# the RHEL/CentOS prompt `[root@centos7 ~]# cmd`, which PROMPT does not cover
+_BRACKET_PROMPT = r"\[[^\]\s]+@[^\]]+\]\s*[#$]"
+
+
+def is_chatter(line: str) -> bool:
+    """Blank lines, a `date` line, a `watch` header, a bare prompt (`root@k8s-w1:~#`, which
+    clean_lines keeps once its trailing space is gone): what a terminal shows around an output."""
+    s = line.strip()
+    return (not s or bool(_DATE.match(s)) or bool(_WATCH.match(s)) or bool(re.match(_BRACKET_PROMPT, s))
+            or bool(PROMPT.match(s + " ")))
+
+
+def strip_echo(lines: list[str], *commands: str) -> list[str]:
+    """Drop leading chatter and lines echoing one of `commands` (`route -n | egrep ...`, `sudo ip route`,
+    `watch -d 'route -n'`, `kubectl exec pod -- ping ...`): what is left starts with the output."""
+    echo = re.compile(r"^\s*(" + _BRACKET_PROMPT + r"\s*)?(sudo\s+|watch\s+(-\S+\s+)*['\"]?|\S+\s+exec\s+.*--\s+)?(" +
+                      "|".join(re.escape(c) for c in commands) + r")(\s|$)")
+    i = 0
+    while i < len(lines) and (is_chatter(lines[i]) or echo.match(lines[i])):
+        i += 1
+    return lines[i:]
+
+
 # --- Added for the calico/bird/frr parsers: line numbers that survive the clean-up. ---
 
 
