@@ -46,7 +46,6 @@ def iptables_save(text: str | bytes) -> pd.DataFrame:
     rows: list[list] = []
     chains: dict[tuple[str, str], tuple] = {}  # (table, chain) -> (policy, packets, bytes)
     order: list[tuple[str, str]] = []
-    used: set[tuple[str, str]] = set()
     table = None
     committed = True
     for k, raw in enumerate(body):
@@ -75,9 +74,10 @@ def iptables_save(text: str | bytes) -> pd.DataFrame:
             if not m:
                 fail(name, "bad chain line", raw, lineno)
             chain, policy, p, b = m.groups()
+            if (table, chain) not in chains:
+                order.append((table, chain))
             chains[(table, chain)] = (None if policy == "-" else policy,
                                       None if p is None else int(p), None if b is None else int(b))
-            order.append((table, chain))
             continue
         pk = by = None
         m = _COUNTERS.match(line)
@@ -94,7 +94,6 @@ def iptables_save(text: str | bytes) -> pd.DataFrame:
         if (table, chain) not in chains:  # tolerate a rule of an undeclared chain
             chains[(table, chain)] = (None, None, None)
             order.append((table, chain))
-        used.add((table, chain))
         rows.append([table, chain, rule, *_rule_fields(name, rule, raw, lineno), pk, by])
     if table is None:
         fail(name, "no `*table` line: not iptables-save output")
@@ -102,7 +101,8 @@ def iptables_save(text: str | bytes) -> pd.DataFrame:
         fail(name, f"table {table} has no COMMIT (output cut short?)")
 
     out = []
-    # rules stay in file order; an empty chain's row goes where its chain is declared
+    # rows in the chains' declaration order, each chain's rules in file order (iptables-save prints
+    # the rules chain by chain in that order); an empty chain's row stands where it is declared
     by_chain: dict[tuple[str, str], list[list]] = {}
     for r in rows:
         by_chain.setdefault((r[0], r[1]), []).append(r)

@@ -22,7 +22,7 @@ from socket import inet_ntoa
 
 import pandas as pd
 
-from ._common import fail
+from ._common import fail, no_gc
 
 COLUMNS = ["time", "length", "link", "outer_src", "outer_dst", "outer_proto", "encap", "vni",
            "src", "dst", "proto", "icmp_type", "sport", "dport", "tcp_flags"]
@@ -57,13 +57,14 @@ def pcap(path_or_bytes, vxlan_port: int = 4789) -> pd.DataFrame:
     if len(data) < 4:
         fail("pcap", "not a pcap or pcapng file (too short)")
     magic = data[:4]
-    if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
-        rows = _read_pcap(data, vxlan_port)
-    elif magic == b"\x0a\x0d\x0d\x0a":
-        rows = _read_pcapng(data, vxlan_port)
-    else:
-        fail("pcap", f"not a pcap or pcapng file (magic {magic.hex()})")
-    return _frame(rows)
+    with no_gc():
+        if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\xa1\xb2\x3c\x4d"):
+            rows = _read_pcap(data, vxlan_port)
+        elif magic == b"\x0a\x0d\x0d\x0a":
+            rows = _read_pcapng(data, vxlan_port)
+        else:
+            fail("pcap", f"not a pcap or pcapng file (magic {magic.hex()})")
+        return _frame(rows)
 
 
 def _read(src) -> bytes:

@@ -19,7 +19,7 @@ import re
 import pandas as pd
 
 from ..errors import ParseError
-from ._common import PROMPT, clean_lines, fail, is_chatter, snake, strip_ansi, strip_echo
+from ._common import PROMPT, clean_lines, fail, is_chatter, no_gc, snake, strip_ansi, strip_echo
 
 
 def _clean(text) -> tuple[list[str], _LineNumbers]:
@@ -197,7 +197,10 @@ def _route_frame(name, columns, cols, body, linenos) -> pd.DataFrame:
             if "/" not in d:
                 fail(name, "IPv6 destination without a prefix length", body[k], linenos[k])
         out["prefix"] = list(out["destination"])
-    return pd.DataFrame(out)
+    df = pd.DataFrame(out)
+    if df.empty:  # a header and no rows (`route -n | grep tunl0` on a node without tunnels)
+        df = df.astype({c: "int64" if c in _INT_HEADERS else str for c in df.columns})
+    return df
 
 
 # ------------------------------------------------------------------------------------------------
@@ -231,6 +234,11 @@ def ip_route(text: str | bytes) -> pd.DataFrame:
     nodes always have both (research/parsing.md 1.1). Unknown protocol numbers stay strings
     (`proto 80` is Felix's; `proto 12` is `bird` on a host without the name in rt_protos).
     """
+    with no_gc():
+        return _ip_route(text)
+
+
+def _ip_route(text: str | bytes) -> pd.DataFrame:
     name = "ip_route"
     lines, nums = _clean(text)
     body = strip_echo(lines, "ip", "route")
@@ -343,6 +351,8 @@ def _pairs(name, tok, j, vals, line, lineno) -> tuple[bool, bool]:
 
 def _ip_route_frame(cols: dict) -> pd.DataFrame:
     df = pd.DataFrame({c: cols[c] for c in IP_ROUTE_COLUMNS})
+    if df.empty:  # `ip -j route` on an empty table prints []
+        df = df.astype(str)
     df["metric"] = pd.array(cols["metric"], dtype="Int64")
     df["onlink"] = df["onlink"].astype(bool)
     df["linkdown"] = df["linkdown"].astype(bool)

@@ -310,3 +310,16 @@ def test_route_n_bad_cells_name_their_line():
 def test_ip_route_unknown_word_names_the_line():
     e = parse_error(ip_route, "default via 10.0.0.1 dev eth0\n10.0.0.0/8 frobnicate 3\n")
     assert e.lineno == 2 and "frobnicate" in str(e)
+
+
+def test_header_only_and_empty_json_give_empty_typed_frames():
+    df = route_n("root@k8s-w1:~# route -n | egrep '(Destination|tunl0)'\n"
+                 "Destination     Gateway         Genmask         Flags Metric Ref    Use Iface\n")
+    assert list(df.columns) == ROUTE_N_COLUMNS and len(df) == 0 and df["metric"].dtype == "int64"
+    js = ip_route("[]\n")
+    assert list(js.columns) == IP_ROUTE_COLUMNS and len(js) == 0
+
+
+def test_bytes_input_and_bare_trailing_prompt():
+    assert len(route_n(real("real_route_n.txt").encode() + b"root@k8s-w1:~# ")) == 12
+    assert len(ip_route(real("real_ip_route.txt").encode() + b"root@k8s-w1:~# ")) == 13
