@@ -20,6 +20,7 @@ import traceback
 
 from ...emulator import felix
 from ...emulator.bird import render_bird_aggr, render_bird_cfg, render_bird_ipam
+from ...emulator.resources import node_view
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .labinfo import load_lab
@@ -65,15 +66,16 @@ class Agent:
     def reconcile(self) -> dict:
         with self.lock:
             ds = self.lab.datastore()
-            for n in self.topo.nodes:
-                self.states[n.name] = node_state(ds, self.topo, n.name)
-            self._reconcile_pods(pods_by_node(ds))
+            views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}
+            for name, view in views.items():
+                self.states[name] = node_state(view)
+            self._reconcile_pods(pods_by_node(ds, self.topo))
             for n in self.topo.nodes:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_nat(n.name)
-            for n in self.topo.nodes:
-                self._reconcile_bird(ds, n.name)
+            for name, view in views.items():
+                self._reconcile_bird(name, bird_node(view))
             return {"ok": True, "revision": ds.revision()}
 
     def _reconcile_pods(self, wanted: dict[str, list[dict]]) -> None:
@@ -136,8 +138,7 @@ class Agent:
         rules = "\n".join(felix.nat_rules(self.states[node].pools)) + "\n"
         run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
 
-    def _reconcile_bird(self, ds, node: str) -> None:
-        bn = bird_node(ds, self.topo, node)
+    def _reconcile_bird(self, node: str, bn) -> None:
         d = self.names.host_dir(node)
         files = {"bird_aggr.cfg": render_bird_aggr(bn), "bird_ipam.cfg": render_bird_ipam(bn),
                  "bird.cfg": render_bird_cfg(bn).replace('include "', f'include "{d}/')}
