@@ -1,7 +1,7 @@
 """The cluster facts the control plane needs from a topology, whatever form the topology comes in.
 
-The emulator is handed either `kanslab.topology.Topology`, the parsed YAML dict, or a name/path;
-everything else in the emulator reads these few facts through `ClusterSpec` so it never cares which.
+The emulator is handed a `kanslab.topology.Topology` (or its name/path); everything else in the
+emulator reads these few facts through `ClusterSpec`.
 """
 
 from __future__ import annotations
@@ -51,21 +51,14 @@ class ClusterSpec:
 
 
 def cluster_spec(topology: Any) -> ClusterSpec:
-    """Accepts a `kanslab.topology.Topology`, a dict as in topologies/*.yaml, or a name/path of one."""
+    """Accepts a `kanslab.topology.Topology` or the name/path of one (read by kanslab.topology only)."""
     if isinstance(topology, ClusterSpec):
         return topology
     if isinstance(topology, (str, Path)):
         from ..topology import load_topology  # late: the topology module belongs to the dataplane side
         topology = load_topology(topology)
-    if isinstance(topology, dict):
-        cluster = topology.get("cluster") or {}
-        raw_nodes = topology.get("nodes") or []
-        nodes = [NodeFacts(n["name"], n.get("role", "worker"), ipaddress.ip_interface(n["address"]),
-                           n.get("nic", "enp0s8")) for n in raw_nodes]
-    else:
-        cluster = getattr(topology, "cluster", {}) or {}
-        nodes = [NodeFacts(n.name, getattr(n, "role", "worker"), ipaddress.ip_interface(str(n.interface)),
-                           getattr(n, "nic", "enp0s8")) for n in topology.nodes]
+    cluster = topology.cluster or {}
+    nodes = [NodeFacts(n.name, n.role, n.interface, n.nic) for n in topology.nodes]
     if not nodes:
         raise InvalidInput("the topology has no nodes")
     try:

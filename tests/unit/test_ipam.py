@@ -9,17 +9,12 @@ from kanslab.topology import load_topology
 
 
 def _topology(block_size=24, pod_cidr="172.16.0.0/16", ipip="Always", vxlan="Never"):
-    return {
-        "cluster": {"pod_cidr": pod_cidr, "block_size": block_size, "node_pod_cidr_size": 24,
+    """The KANS topology with another pod CIDR, block size or default pool modes."""
+    topo = load_topology("kans3")
+    topo.cluster = {**topo.cluster, "pod_cidr": pod_cidr, "block_size": block_size,
                     "default_pool": {"name": "default-ipv4-ippool", "ipipMode": ipip, "vxlanMode": vxlan,
-                                     "natOutgoing": True}},
-        "nodes": [
-            {"name": "k8s-m", "role": "control-plane", "address": "192.168.10.10/24"},
-            {"name": "k8s-w1", "role": "worker", "address": "192.168.10.101/24"},
-            {"name": "k8s-w2", "role": "worker", "address": "192.168.10.102/24"},
-            {"name": "k8s-w0", "role": "worker", "address": "192.168.20.100/24"},
-        ],
-    }
+                                     "natOutgoing": True}}
+    return topo
 
 
 def _lab(tmp_path, topo=None, name="ds.sqlite"):
@@ -121,7 +116,7 @@ def test_specific_ip_errors_use_calicos_texts(tmp_path):
 def test_strict_affinity_stops_spilling_into_other_nodes_blocks(tmp_path):
     # a /29 pool of /30 blocks: two blocks, k8s-m and k8s-w1 each claim one at bootstrap
     topo = _topology(block_size=30, pod_cidr="10.9.0.0/29")
-    topo["nodes"] = topo["nodes"][:2]
+    topo.nodes = topo.nodes[:2]
     ds, topo = _lab(tmp_path, topo)
     with ds.transaction() as tx:
         ipam.set_strict_affinity(tx, True)
