@@ -11,7 +11,7 @@ from kanslab.emulator.cli import CliContext, calicoctl, kubectl
 from kanslab.emulator.datastore import Datastore
 from kanslab.topology import load_topology
 
-DATA = Path(__file__).parent / "data"
+from .fixtures import sample
 
 NODE3_POD3 = """
 apiVersion: v1
@@ -91,8 +91,6 @@ def kctl(ctx, line, stdin=""):
     return kubectl(line.split(), ctx)
 
 
-def _sample(name):
-    return (DATA / name).read_text().split("\n", 1)[1]  # drop the "# source:" line
 
 
 # ---------------------------------------------------------------- calicoctl get
@@ -228,12 +226,12 @@ def test_node_status_from_a_raw_bird_reply_is_the_seeds_table(lab):
 
 
 def test_node_status_from_real_bird_captures(lab):
-    lab.bird_show_protocols = lambda: _sample("bird_show_protocols__kans_w1_raw.txt")
+    lab.bird_show_protocols = lambda: sample("bird_show_protocols__kans_w1_raw.txt")
     out = cctl(lab, "node status")[1]
     assert "| 192.168.20.100 | node-to-node mesh | up    | 06:02:22 | Established |" in out
     assert "| 192.168.10.254 | global            | up    | 06:02:22 | Established |" in out
     # birdc's human form (and a peer that is down, its INFO wrapped by tablewriter at 30 columns)
-    lab.bird_show_protocols = lambda: _sample("bird_show_protocols__kans_w1_peerdown.txt")
+    lab.bird_show_protocols = lambda: sample("bird_show_protocols__kans_w1_peerdown.txt")
     out = cctl(lab, "node status")[1]
     assert "| 192.168.20.100 | node-to-node mesh | start | 06:02:41 | Active Socket: Connection |\n" \
            "|                |                   |       |          | refused                   |\n" in out

@@ -1,30 +1,13 @@
 """kanslab.parse bird_* parsers on real BIRD 1.6 output: calico-node samples, an IXP route server,
 and BIRD 1.6.8 run here against FRR (plain `birdc`, `birdc -v` and the raw control socket)."""
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.bird import bird_protocols, bird_routes
 
-DATA = Path(__file__).parent / "data"
-
-
-def load(name: str) -> str:
-    text = (DATA / name).read_text()
-    first, rest = text.split("\n", 1)
-    assert first.startswith("# source:"), name
-    return rest
-
-
-def assert_parse_error(func, text, parser):
-    with pytest.raises(ParseError) as e:
-        func(text)
-    assert e.value.parser == parser and parser in str(e.value)
-    return e.value
-
+from .fixtures import assert_parse_error, sample
 
 SEED_NODE_STATUS = """\
 IPv4 BGP status
@@ -44,7 +27,7 @@ Destination     Gateway         Genmask         Flags Metric Ref    Use Iface
 
 
 def test_protocols_calico_show_protocols_all_skips_details():
-    df = bird_protocols(load("birdcl_show_protocols_all__ddella_calico_mesh.txt"))
+    df = bird_protocols(sample("birdcl_show_protocols_all__ddella_calico_mesh.txt"))
     assert list(df.columns) == ["name", "proto", "table", "state", "since", "info"]
     assert df["name"].tolist() == ["static1", "kernel1", "device1", "direct1",
                                    "Mesh_10_250_12_180", "Mesh_10_250_12_185", "Mesh_10_250_12_187"]
@@ -54,7 +37,7 @@ def test_protocols_calico_show_protocols_all_skips_details():
 
 
 def test_protocols_route_server_long_names_dates_and_errors():
-    df = bird_protocols(load("birdcl_show_protocols__birdwatcher_bird165_routeserver.txt")).set_index("name")
+    df = bird_protocols(sample("birdcl_show_protocols__birdwatcher_bird165_routeserver.txt")).set_index("name")
     assert len(df) == 27
     assert df.loc["pb_0097_as3856", "table"] == "t_0097_as3856"  # a long name shifts the columns
     assert df.loc["pb_0097_as3856", "since"] == "2019-02-15"
@@ -73,7 +56,7 @@ KANS_NAMES = ["kernel1", "device1", "direct1", "static1", "Mesh_192_168_20_100",
 @pytest.mark.parametrize("name", ["bird_show_protocols__kans_w1.txt", "bird_show_protocols__kans_w1_raw.txt",
                                   "bird_show_protocols__kans_w1_verbose.txt"])
 def test_protocols_plain_raw_socket_and_verbose_agree(name):
-    df = bird_protocols(load(name))
+    df = bird_protocols(sample(name))
     assert df["name"].tolist() == KANS_NAMES
     assert df["proto"].tolist() == ["Kernel", "Device", "Direct", "Static", "BGP", "BGP"]
     assert (df["state"] == "up").all()
@@ -82,7 +65,7 @@ def test_protocols_plain_raw_socket_and_verbose_agree(name):
 
 
 def test_protocols_raw_socket_identical_to_birdc():
-    raw = load("bird_show_protocols__kans_w1_raw.txt")
+    raw = sample("bird_show_protocols__kans_w1_raw.txt")
     assert raw.startswith("0001 BIRD 1.6.8 ready.") and "\n device1" in raw and "\n0000" in raw
     plain = "\n".join(line[5:] if line[:4].isdigit() else line[1:] for line in raw.splitlines()
                       if line[:4] not in ("0001", "0000"))
@@ -90,14 +73,14 @@ def test_protocols_raw_socket_identical_to_birdc():
 
 
 def test_protocols_peer_down():
-    df = bird_protocols(load("bird_show_protocols__kans_w1_peerdown.txt")).set_index("name")
+    df = bird_protocols(sample("bird_show_protocols__kans_w1_peerdown.txt")).set_index("name")
     assert df.loc["Mesh_192_168_20_100", "state"] == "start"
     assert df.loc["Mesh_192_168_20_100", "info"] in ("Active Socket: Connection refused", "Connect")
     assert df.loc["Global_192_168_10_254", "info"] == "Established"
 
 
 def test_protocols_terminal_noise():
-    raw = load("birdcl_show_protocols_all__ddella_calico_mesh.txt")
+    raw = sample("birdcl_show_protocols_all__ddella_calico_mesh.txt")
     noisy = ("\x1b[1;32mroot@k8s-m\x1b[0m:~# kubectl exec -n calico-system calico-node-6d8lc -- birdcl -s "
              "/var/run/calico/bird.ctl show protocols all\n"
              + raw.replace("Established", "\x1b[32mEstablished\x1b[0m") + "\nThu Nov 27 06:02:13 KST 2026\n\n")
@@ -120,11 +103,11 @@ def test_protocols_rejects_other_output():
     e = assert_parse_error(bird_protocols, SEED_NODE_STATUS, "bird_protocols")
     assert e.lineno == 1
     assert_parse_error(bird_protocols, SEED_ROUTE_N, "bird_protocols")
-    assert_parse_error(bird_protocols, load("birdcl_show_route__ddella_vxlan_4nodes.txt"), "bird_protocols")
+    assert_parse_error(bird_protocols, sample("birdcl_show_route__ddella_vxlan_4nodes.txt"), "bird_protocols")
     e = assert_parse_error(bird_protocols, "0001 BIRD 1.6.8 ready.\n9001 syntax error, unexpected END\n",
                            "bird_protocols")
     assert e.lineno == 2
-    bad = load("bird_show_protocols__kans_w1.txt").replace("static1  Static   master   up", "static1  Static   master   sideways")
+    bad = sample("bird_show_protocols__kans_w1.txt").replace("static1  Static   master   up", "static1  Static   master   sideways")
     e = assert_parse_error(bird_protocols, bad, "bird_protocols")
     assert "sideways" in e.line and e.lineno == 6
 
@@ -134,7 +117,7 @@ def test_protocols_rejects_other_output():
 
 
 def test_routes_vxlan_worker_sample():
-    df = bird_routes(load("birdcl_show_route__ddella_k8sworker3_vxlan.txt"))
+    df = bird_routes(sample("birdcl_show_route__ddella_k8sworker3_vxlan.txt"))
     assert list(df.columns) == ["prefix", "gateway", "iface", "type", "protocol", "since", "from_peer", "best",
                                 "preference", "igp_metric", "as_path", "origin"]
     assert len(df) == 25
@@ -157,7 +140,7 @@ def test_routes_vxlan_worker_sample():
 
 
 def test_routes_external_peer_as_path():
-    df = bird_routes(load("birdcl_show_route__ddella_vxlan_4nodes.txt"))
+    df = bird_routes(sample("birdcl_show_route__ddella_vxlan_4nodes.txt"))
     assert len(df) == 33
     ext = df[df["protocol"] == "Node_10_250_12_1"]
     assert (ext["as_path"] == "65000").all() and (ext["origin"] == "?").all()
@@ -168,7 +151,7 @@ def test_routes_external_peer_as_path():
 
 
 def test_routes_kans_node_unknown_igp_metric():
-    df = bird_routes(load("bird_show_route__kans_w1.txt"))
+    df = bird_routes(sample("bird_show_route__kans_w1.txt"))
     row = df[df["prefix"] == "172.16.34.0/24"].iloc[0]
     assert row["protocol"] == "Mesh_192_168_20_100" and row["from_peer"] == "192.168.20.100"
     assert row["best"] and pd.isna(row["igp_metric"]) and row["preference"] == 100
@@ -179,7 +162,7 @@ def test_routes_kans_node_unknown_igp_metric():
 
 
 def test_routes_peer_down_drops_its_routes():
-    df = bird_routes(load("bird_show_route__kans_w1_peerdown.txt"))
+    df = bird_routes(sample("bird_show_route__kans_w1_peerdown.txt"))
     assert "Mesh_192_168_20_100" not in set(df["protocol"])
     assert "172.16.34.0/24" not in set(df["prefix"])
     assert len(df) == 6 and df["best"].all()
@@ -212,15 +195,15 @@ def test_routes_greeting_only_is_empty():
 
 
 def test_routes_terminal_noise():
-    raw = load("birdcl_show_route__ddella_k8sworker3_vxlan.txt")
+    raw = sample("birdcl_show_route__ddella_k8sworker3_vxlan.txt")
     noisy = ("[root@k8sworker3 /]# birdcl -s /var/run/calico/bird.ctl show route\n"
              + raw.replace("blackhole", "\x1b[31mblackhole\x1b[0m") + "\nroot@k8sworker3:~# date\nThu Nov 27 06:02:13 KST 2026\n")
     assert bird_routes(noisy.replace("\n", "\r\n")).equals(bird_routes(raw))
 
 
 def test_routes_rejects_other_output():
-    e = assert_parse_error(bird_routes, load("ip_route_calico__ddella_vxlan_proto80.txt"), "bird_routes")
+    e = assert_parse_error(bird_routes, sample("ip_route_calico__ddella_vxlan_proto80.txt"), "bird_routes")
     assert e.line.startswith("10.255.18.128/26 via")
-    assert_parse_error(bird_routes, load("bird_show_protocols__kans_w1.txt"), "bird_routes")
+    assert_parse_error(bird_routes, sample("bird_show_protocols__kans_w1.txt"), "bird_routes")
     assert_parse_error(bird_routes, SEED_ROUTE_N, "bird_routes")
     assert_parse_error(bird_routes, SEED_NODE_STATUS, "bird_routes")

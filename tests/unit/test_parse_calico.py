@@ -1,12 +1,10 @@
 """kanslab.parse calico_* parsers on real calicoctl output (tests/unit/data, the seed's own snippets)
 and on the ways students paste it (colours, CRLF, prompts, wrapped cells, trailing `date`)."""
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.calico import (
     calico_bgppeers,
     calico_ipam_blocks,
@@ -16,15 +14,7 @@ from kanslab.parse.calico import (
     calico_weps,
 )
 
-DATA = Path(__file__).parent / "data"
-
-
-def load(name: str) -> str:
-    text = (DATA / name).read_text()
-    first, rest = text.split("\n", 1)
-    assert first.startswith("# source:"), name
-    return rest
-
+from .fixtures import assert_parse_error, sample
 
 # ------------------------------------------------------------------------------------------------
 # Snippets copied from the course seed (course/seed-calico-networking-modes.txt)
@@ -135,12 +125,6 @@ default       pod1                       k8s-w1   172.16.158.6/32   calice090629
 """
 
 
-def assert_parse_error(func, text, parser):
-    with pytest.raises(ParseError) as e:
-        func(text)
-    assert e.value.parser == parser
-    assert parser in str(e.value)
-    return e.value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -148,7 +132,7 @@ def assert_parse_error(func, text, parser):
 
 
 def test_node_status_sample_with_global_peer():
-    df = calico_node_status(load("calicoctl_node_status__ddella_mesh_global.txt"))
+    df = calico_node_status(sample("calicoctl_node_status__ddella_mesh_global.txt"))
     assert list(df.columns) == ["peer_address", "peer_type", "state", "since", "info", "ip_version"]
     assert df["peer_address"].tolist() == ["192.168.13.35", "192.168.13.36", "192.168.13.37", "192.168.13.39"]
     assert df.loc[3, "peer_type"] == "global"
@@ -159,7 +143,7 @@ def test_node_status_sample_with_global_peer():
 
 
 def test_node_status_sample_connect_and_node_specific():
-    df = calico_node_status(load("calicoctl_node_status__ddella_connect_nodespecific.txt"))
+    df = calico_node_status(sample("calicoctl_node_status__ddella_connect_nodespecific.txt"))
     assert df["state"].tolist() == ["start", "start", "start", "up"]
     assert df["info"].tolist() == ["Connect", "Connect", "Connect", "Established"]
     assert df.loc[3, "peer_type"] == "node specific"
@@ -263,7 +247,7 @@ def test_node_status_title_case_header():
 
 
 def test_node_status_terminal_noise_is_ignored():
-    raw = load("calicoctl_node_status__ddella_mesh_global.txt")
+    raw = sample("calicoctl_node_status__ddella_mesh_global.txt")
     noisy = ("\x1b[01;32mroot@k8s-m\x1b[00m:\x1b[01;34m~\x1b[00m# calicoctl node status\n" + raw.replace(
         "| 192.168.13.39 | global           ", "| \x1b[32m192.168.13.39\x1b[0m | global           ")
         + "root@k8s-m:~# date\nThu Nov 27 06:02:13 KST 2026\n\n").replace("\n", "\r\n")
@@ -308,7 +292,7 @@ def test_ipam_blocks_seed_values():
     ("calicoctl_ipam_show__ddella_3pools.txt", 3, 0),
 ])
 def test_ipam_blocks_samples_add_up(name, pools, blocks):
-    df = calico_ipam_blocks(load(name))
+    df = calico_ipam_blocks(sample(name))
     assert (df["grouping"] == "IP Pool").sum() == pools
     assert (df["grouping"] == "Block").sum() == blocks
     assert (df["ips_in_use"] + df["ips_free"] == df["ips_total"]).all()
@@ -319,7 +303,7 @@ def test_ipam_blocks_samples_add_up(name, pools, blocks):
 
 
 def test_ipam_blocks_sample_values():
-    df = calico_ipam_blocks(load("calicoctl_ipam_show_blocks__ddella_3pools.txt")).set_index("cidr")
+    df = calico_ipam_blocks(sample("calicoctl_ipam_show_blocks__ddella_3pools.txt")).set_index("cidr")
     assert df.loc["10.255.140.64/26", "ips_in_use"] == 13
     assert df.loc["10.255.140.64/26", "ips_in_use_pct"] == 20.0
     assert df.loc["10.64.16.0/20", "ips_total"] == 4096
@@ -365,7 +349,7 @@ def test_ipam_blocks_rejects_other_output():
 
 
 def test_ippools_wide_sample_with_disablebgpexport():
-    df = calico_ippools(load("calicoctl_get_ippool_wide__ddella_vxlan_crosssubnet.txt"))
+    df = calico_ippools(sample("calicoctl_get_ippool_wide__ddella_vxlan_crosssubnet.txt"))
     assert list(df.columns) == ["name", "cidr", "nat", "ipipmode", "vxlanmode", "disabled",
                                 "disablebgpexport", "selector"]
     assert df["name"].tolist() == ["default-ipv4-ippool", "external-pool", "internal-pool"]
@@ -481,7 +465,7 @@ def test_weps_wide_dual_stack_and_empty_cells():
 
 
 def test_weps_rejects_other_output():
-    e = assert_parse_error(calico_weps, load("kubectl_get_pods_wide__ddella_allns.txt"), "calico_weps")
+    e = assert_parse_error(calico_weps, sample("kubectl_get_pods_wide__ddella_allns.txt"), "calico_weps")
     assert e.lineno == 1
     assert_parse_error(calico_weps, SEED_BGPPEER, "calico_weps")
     assert_parse_error(calico_weps, KANS_WEP.replace("172.16.34.1/32", "somewhere     "), "calico_weps")

@@ -3,30 +3,13 @@
 
 import json
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.frr import frr_bgp_summary, frr_routes
 
-DATA = Path(__file__).parent / "data"
-
-
-def load(name: str) -> str:
-    text = (DATA / name).read_text()
-    first, rest = text.split("\n", 1)
-    assert first.startswith("# source:"), name
-    return rest
-
-
-def assert_parse_error(func, text, parser):
-    with pytest.raises(ParseError) as e:
-        func(text)
-    assert e.value.parser == parser and parser in str(e.value)
-    return e.value
-
+from .fixtures import assert_parse_error, sample
 
 ROUTE_COLUMNS = ["prefix", "protocol", "selected", "installed", "distance", "metric", "nexthop", "interface",
                  "uptime", "info"]
@@ -36,7 +19,7 @@ ROUTE_COLUMNS = ["prefix", "protocol", "selected", "installed", "distance", "met
 
 
 def test_routes_kans_router_json():
-    df = frr_routes(load("frr_show_ip_route__kans_router.json"))
+    df = frr_routes(sample("frr_show_ip_route__kans_router.json"))
     assert list(df.columns) == ROUTE_COLUMNS
     assert len(df) == 8
     ecmp = df[df["prefix"] == "10.200.1.0/24"]
@@ -54,8 +37,8 @@ def test_routes_kans_router_json():
 
 def test_routes_kans_router_text_matches_json():
     # captured one after the other: everything but the uptimes must agree
-    from_json = frr_routes(load("frr_show_ip_route__kans_router.json")).drop(columns="uptime")
-    from_text = frr_routes(load("frr_show_ip_route__kans_router.txt")).drop(columns="uptime")
+    from_json = frr_routes(sample("frr_show_ip_route__kans_router.json")).drop(columns="uptime")
+    from_text = frr_routes(sample("frr_show_ip_route__kans_router.txt")).drop(columns="uptime")
     key = ["prefix", "nexthop"]
     a = from_json.sort_values(key, na_position="first").reset_index(drop=True)
     b = from_text.sort_values(key, na_position="first").reset_index(drop=True)
@@ -63,13 +46,13 @@ def test_routes_kans_router_text_matches_json():
 
 
 def test_routes_json_after_prompt_and_echo():
-    body = load("frr_show_ip_route__kans_router.json")
+    body = sample("frr_show_ip_route__kans_router.json")
     noisy = "root@router:~# vtysh -c 'show ip route json'\r\n" + body.replace("\n", "\r\n")
     assert frr_routes(noisy).equals(frr_routes(body))
 
 
 def test_routes_ecmp16_continuation_lines():
-    df = frr_routes(load("vtysh_show_ip_route__frrdoc_zebra_ecmp16.txt"))
+    df = frr_routes(sample("vtysh_show_ip_route__frrdoc_zebra_ecmp16.txt"))
     assert len(df) == 16
     assert (df["prefix"] == "4.4.4.4/32").all() and (df["protocol"] == "sharp").all()
     assert df["nexthop"].tolist() == [f"192.168.161.{i}" for i in range(1, 17)]
@@ -78,7 +61,7 @@ def test_routes_ecmp16_continuation_lines():
 
 
 def test_routes_ospf_labels_and_unselected_paths():
-    df = frr_routes(load("vtysh_show_ip_route__frrdoc_ldpd_ospf_labels.txt"))
+    df = frr_routes(sample("vtysh_show_ip_route__frrdoc_ldpd_ospf_labels.txt"))
     assert len(df) == 11
     first = df.iloc[0]
     assert (first["protocol"], first["distance"], first["metric"]) == ("ospf", 110, 120)
@@ -92,7 +75,7 @@ def test_routes_ospf_labels_and_unselected_paths():
 
 
 def test_routes_recursive_local_linkdown():
-    df = frr_routes(load("vtysh_show_ip_route__frrdoc_zebra_local_recursive.txt"))
+    df = frr_routes(sample("vtysh_show_ip_route__frrdoc_zebra_local_recursive.txt"))
     assert df["protocol"].tolist() == ["kernel", "static", "static", "kernel", "local"]
     rec = df[df["prefix"] == "4.5.6.7/32"]
     assert rec["info"].tolist() == ["recursive", ""]
@@ -103,7 +86,7 @@ def test_routes_recursive_local_linkdown():
 
 
 def test_routes_old_legend_l_is_ldp():
-    df = frr_routes(load("vtysh_show_ip_route__frrdevdoc_ldp_old.txt"))
+    df = frr_routes(sample("vtysh_show_ip_route__frrdevdoc_ldp_old.txt"))
     assert df["protocol"].tolist() == ["ldp", "ldp"]
     assert df["info"].tolist() == ["label 24000", "label 24001"]
     assert df["interface"].tolist() == ["eth2", "eth2"] and df["uptime"].isna().all()
@@ -122,25 +105,25 @@ def test_routes_grep_output_without_legend_and_vtysh_prompt():
 
 
 def test_routes_text_terminal_noise():
-    raw = load("frr_show_ip_route__kans_router.txt")
+    raw = sample("frr_show_ip_route__kans_router.txt")
     noisy = ("\x1b[1mroot@router\x1b[0m:~# vtysh -c 'show ip route'\n" + raw.replace("B>*", "\x1b[32mB>*\x1b[0m")
              + "\nroot@router:~# date\nThu Nov 27 06:02:13 KST 2026\n").replace("\n", "\r\n")
     assert frr_routes(noisy).equals(frr_routes(raw))
 
 
 def test_routes_legend_only_is_empty():
-    legend = load("frr_show_ip_route__kans_router.txt").split("\n\n")[0] + "\n\n"
+    legend = sample("frr_show_ip_route__kans_router.txt").split("\n\n")[0] + "\n\n"
     df = frr_routes(legend)
     assert df.empty and list(df.columns) == ROUTE_COLUMNS
 
 
 def test_routes_rejects_other_output():
-    e = assert_parse_error(frr_routes, load("frr_show_bgp_summary__kans_router.txt"), "frr_routes")
+    e = assert_parse_error(frr_routes, sample("frr_show_bgp_summary__kans_router.txt"), "frr_routes")
     assert e.line == "IPv4 Unicast Summary (VRF default):"
-    assert_parse_error(frr_routes, load("vtysh_show_running_config__frrdevdoc_ospf.txt"), "frr_routes")
-    assert_parse_error(frr_routes, load("frr_show_bgp_summary__kans_router.json"), "frr_routes")
-    assert_parse_error(frr_routes, load("bird_show_route__kans_w1.txt"), "frr_routes")
-    assert_parse_error(frr_routes, load("ip_route_calico__ddella_vxlan_proto80.txt"), "frr_routes")
+    assert_parse_error(frr_routes, sample("vtysh_show_running_config__frrdevdoc_ospf.txt"), "frr_routes")
+    assert_parse_error(frr_routes, sample("frr_show_bgp_summary__kans_router.json"), "frr_routes")
+    assert_parse_error(frr_routes, sample("bird_show_route__kans_w1.txt"), "frr_routes")
+    assert_parse_error(frr_routes, sample("ip_route_calico__ddella_vxlan_proto80.txt"), "frr_routes")
     e = assert_parse_error(frr_routes, '{"10.0.0.0/8": [ {"prefix": ', "frr_routes")
     assert e.lineno == 1
 
@@ -155,8 +138,8 @@ BGP_COLUMNS = ["neighbor", "v", "as", "msgrcvd", "msgsent", "tblver", "inq", "ou
 @pytest.mark.parametrize("name", ["frr_show_bgp_summary__kans_router", "frr_show_ip_bgp_summary__kans_router",
                                   "frr_show_bgp_ipv4_unicast_summary__kans_router"])
 def test_bgp_summary_kans_router_json_and_text_agree(name):
-    from_json = frr_bgp_summary(load(name + ".json"))
-    from_text = frr_bgp_summary(load(name + ".txt"))
+    from_json = frr_bgp_summary(sample(name + ".json"))
+    from_text = frr_bgp_summary(sample(name + ".txt"))
     assert list(from_json.columns) == BGP_COLUMNS
     assert from_json["neighbor"].tolist() == ["192.168.10.101", "192.168.20.100"]
     assert from_json["dynamic"].all() and from_json["established"].all()
@@ -167,14 +150,14 @@ def test_bgp_summary_kans_router_json_and_text_agree(name):
 
 
 def test_bgp_summary_all_afi_form_names_the_afi():
-    assert (frr_bgp_summary(load("frr_show_bgp_summary__kans_router.json"))["afi"] == "ipv4_unicast").all()
-    assert frr_bgp_summary(load("frr_show_bgp_ipv4_unicast_summary__kans_router.json"))["afi"].isna().all()
-    assert json.loads(load("frr_show_bgp_summary__kans_router.json")).keys() == {"ipv4Unicast"}
+    assert (frr_bgp_summary(sample("frr_show_bgp_summary__kans_router.json"))["afi"] == "ipv4_unicast").all()
+    assert frr_bgp_summary(sample("frr_show_bgp_ipv4_unicast_summary__kans_router.json"))["afi"].isna().all()
+    assert json.loads(sample("frr_show_bgp_summary__kans_router.json")).keys() == {"ipv4Unicast"}
 
 
 def test_bgp_summary_static_neighbor_not_established():
     for suffix in (".json", ".txt"):
-        df = frr_bgp_summary(load("frr_show_bgp_summary__kans_router_connect" + suffix)).set_index("neighbor")
+        df = frr_bgp_summary(sample("frr_show_bgp_summary__kans_router_connect" + suffix)).set_index("neighbor")
         spare = df.loc["192.168.10.200"]
         assert spare["state"] in ("Connect", "Active") and not spare["established"] and not spare["dynamic"]
         assert pd.isna(spare["pfxrcd"]) and spare["pfxsnt"] == 0
@@ -185,12 +168,12 @@ def test_bgp_summary_static_neighbor_not_established():
 
 def test_bgp_summary_no_neighbors_is_empty():
     for suffix in (".json", ".txt"):
-        df = frr_bgp_summary(load("frr_show_bgp_summary__kans_router_empty" + suffix))
+        df = frr_bgp_summary(sample("frr_show_bgp_summary__kans_router_empty" + suffix))
         assert df.empty and list(df.columns) == BGP_COLUMNS
 
 
 def test_bgp_summary_policy_state():
-    df = frr_bgp_summary(load("vtysh_show_bgp_summary__frrdoc_policy.txt"))
+    df = frr_bgp_summary(sample("vtysh_show_bgp_summary__frrdoc_policy.txt"))
     assert df["neighbor"].tolist() == ["192.168.0.2", "fe80:1::2222"]
     assert df["pfxrcd"].iloc[0] == 5 and pd.isna(df["pfxrcd"].iloc[1])
     assert df["peer_state"].tolist() == ["Policy", "Policy"]
@@ -199,14 +182,14 @@ def test_bgp_summary_policy_state():
 
 
 def test_bgp_summary_desc_software_version():
-    df = frr_bgp_summary(load("vtysh_show_bgp_summary__frrdoc_softwareversion.txt"))
+    df = frr_bgp_summary(sample("vtysh_show_bgp_summary__frrdoc_softwareversion.txt"))
     assert df["desc"].tolist() == ["FRRouting/8.5.1", "FRRouting/9.0", "FRRouting/9.1-dev-MyOwnFRRVersion-g3c8c08dcd9"]
     assert df["pfxrcd"].tolist() == [5, 5, 2] and df["pfxsnt"].tolist() == [12, 12, 10]
     assert df["tblver"].tolist() == [12, 12, 12] and df["msgsent"].tolist() == [22, 22, 31]
 
 
 def test_bgp_summary_topotest_active_ipv6_neighbors():
-    df = frr_bgp_summary(load("vtysh_show_ip_bgp_summary__topotest_all_protocol_startup.txt"))
+    df = frr_bgp_summary(sample("vtysh_show_ip_bgp_summary__topotest_all_protocol_startup.txt"))
     assert df["neighbor"].tolist() == ["192.168.7.10", "192.168.7.20", "fc00:0:0:8::1000", "fc00:0:0:8::2000"]
     assert (df["state"] == "Active").all() and not df["established"].any()
     assert df["pfxrcd"].isna().all() and (df["pfxsnt"] == 0).all()
@@ -234,7 +217,7 @@ Total number of neighbors 2
 
 
 def test_bgp_summary_terminal_noise():
-    raw = load("frr_show_bgp_summary__kans_router.txt")
+    raw = sample("frr_show_bgp_summary__kans_router.txt")
     noisy = ("\x1b[32mroot@router\x1b[0m:~# vtysh -c 'show bgp summary'\n" + raw
              + "root@router:~# date\nThu Nov 27 06:02:13 KST 2026\n").replace("\n", "\r\n")
     assert frr_bgp_summary(noisy).equals(frr_bgp_summary(raw))
@@ -243,13 +226,13 @@ def test_bgp_summary_terminal_noise():
 
 
 def test_bgp_summary_rejects_other_output():
-    e = assert_parse_error(frr_bgp_summary, load("frr_show_ip_route__kans_router.txt"), "frr_bgp_summary")
+    e = assert_parse_error(frr_bgp_summary, sample("frr_show_ip_route__kans_router.txt"), "frr_bgp_summary")
     assert e.line.startswith("Codes:")
-    assert_parse_error(frr_bgp_summary, load("frr_show_ip_route__kans_router.json"), "frr_bgp_summary")
-    assert_parse_error(frr_bgp_summary, load("vtysh_show_running_config__frrdevdoc_ospf.txt"), "frr_bgp_summary")
-    assert_parse_error(frr_bgp_summary, load("bird_show_protocols__kans_w1.txt"), "frr_bgp_summary")
+    assert_parse_error(frr_bgp_summary, sample("frr_show_ip_route__kans_router.json"), "frr_bgp_summary")
+    assert_parse_error(frr_bgp_summary, sample("vtysh_show_running_config__frrdevdoc_ospf.txt"), "frr_bgp_summary")
+    assert_parse_error(frr_bgp_summary, sample("bird_show_protocols__kans_w1.txt"), "frr_bgp_summary")
     assert_parse_error(frr_bgp_summary, "% BGP instance not found\n", "frr_bgp_summary")
-    bad = load("frr_show_bgp_summary__kans_router.txt").replace("*192.168.20.100 4      64512         4",
+    bad = sample("frr_show_bgp_summary__kans_router.txt").replace("*192.168.20.100 4      64512         4",
                                                                "*192.168.20.100 4      64512      many")
     e = assert_parse_error(frr_bgp_summary, bad, "frr_bgp_summary")
     assert e.lineno == 11 and "many" in e.line

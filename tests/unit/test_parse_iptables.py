@@ -2,32 +2,25 @@
 (data/make_parse_fixtures.sh: a Calico-like `cali-FORWARD` chain with `cali:` comments, natOutgoing's
 MASQUERADE rule, `-c` counters, legacy tables next to nft ones) and on Calico's rule shapes."""
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.iptables import COLUMNS, iptables_save
 
-DATA = Path(__file__).parent / "data"
+from .fixtures import assert_parse_error, real, sample
 
 
-def real(name: str) -> str:
-    return (DATA / name).read_text()
+def parse_error(text):
+    return assert_parse_error(iptables_save, text)
 
 
-def sample(name: str) -> str:
-    first, rest = (DATA / name).read_text().split("\n", 1)
-    assert first.startswith("# source:"), name
-    return rest
 
 
-def parse_error(text) -> ParseError:
-    with pytest.raises(ParseError) as e:
-        iptables_save(text)
-    assert e.value.parser == "iptables_save" and "iptables_save" in str(e.value)
-    return e.value
+
+
+
+
 
 
 def test_real_save_one_row_per_rule_and_per_empty_chain():

@@ -7,26 +7,25 @@ The fast struct path is checked against dpkt packet by packet."""
 import io
 import socket
 import struct
-from pathlib import Path
 
 import dpkt
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.pcap import COLUMNS, _decode, _slow, pcap
 
-DATA = Path(__file__).parent / "data"
+from .fixtures import DATA, assert_parse_error
+
+
+def parse_error(text):
+    return assert_parse_error(pcap, text)
+
+
 ETH, SLL, SLL2 = (DATA / "cap_veth0_eth.pcap", DATA / "cap_any_sll.pcap", DATA / "cap_any_sll2.pcap")
 HEADERS = ["outer_src", "outer_dst", "outer_proto", "encap", "vni", "src", "dst", "proto", "icmp_type",
            "sport", "dport", "tcp_flags"]
 
 
-def parse_error(arg) -> ParseError:
-    with pytest.raises(ParseError) as e:
-        pcap(arg)
-    assert e.value.parser == "pcap"
-    return e.value
 
 
 @pytest.mark.parametrize("path,link,linktype", [(ETH, "ethernet", 1), (SLL, "linux_sll", 113),

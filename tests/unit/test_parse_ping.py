@@ -2,32 +2,25 @@
 iputils and busybox, replies, no reply at all, `Destination Host Unreachable`, and a ping that
 could not start."""
 
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.ping import COLUMNS, ping
 
-DATA = Path(__file__).parent / "data"
+from .fixtures import assert_parse_error, real, sample
 
 
-def real(name: str) -> str:
-    return (DATA / name).read_text()
+def parse_error(text):
+    return assert_parse_error(ping, text)
 
 
-def sample(name: str) -> str:
-    first, rest = (DATA / name).read_text().split("\n", 1)
-    assert first.startswith("# source:"), name
-    return rest
 
 
-def parse_error(text) -> ParseError:
-    with pytest.raises(ParseError) as e:
-        ping(text)
-    assert e.value.parser == "ping" and "ping" in str(e.value)
-    return e.value
+
+
+
+
 
 
 def test_iputils_replies():

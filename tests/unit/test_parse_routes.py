@@ -3,34 +3,13 @@ real outputs made here in a throwaway namespace by data/make_parse_fixtures.sh (
 routes: `blackhole ... proto bird`, `onlink`, `proto 80`, `linkdown`, unreachable/prohibit, ECMP)."""
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from kanslab.errors import ParseError
 from kanslab.parse.routes import IP_ROUTE_COLUMNS, ROUTE_N_COLUMNS, ip_route, route_n
 
-DATA = Path(__file__).parent / "data"
-
-
-def sample(name: str) -> str:
-    """A file copied from shared/samples: drop its `# source:` line."""
-    first, rest = (DATA / name).read_text().split("\n", 1)
-    assert first.startswith("# source:"), name
-    return rest
-
-
-def real(name: str) -> str:
-    return (DATA / name).read_text()
-
-
-def parse_error(func, text) -> ParseError:
-    with pytest.raises(ParseError) as e:
-        func(text)
-    assert e.value.parser == func.__name__ and func.__name__ in str(e.value)
-    return e.value
-
+from .fixtures import assert_parse_error, real, sample
 
 # --- the seed (course/seed-calico-networking-modes.txt), copied as shown --------------------------
 
@@ -79,7 +58,7 @@ def test_seed_direct_route_n_once_the_authors_markup_is_removed():
     assert df["prefix"].tolist() == ["172.16.29.0/26", "172.16.46.0/26", "172.16.197.0/26"]
     assert (df["iface"] == "ens5").all()
     # as printed in the seed it is not route output: the error names the line
-    e = parse_error(route_n, SEED_DIRECT)
+    e = assert_parse_error(route_n, SEED_DIRECT)
     assert e.lineno == 3 and "172.16.29.0" in e.line
 
 
@@ -268,47 +247,47 @@ def test_ip_route_get_with_cache_line():
 @pytest.mark.parametrize("other", ["real_ip_route.txt", "real_iptables_save.txt", "real_ping.txt",
                                    "real_ip_j_route.json"])
 def test_route_n_rejects_other_output(other):
-    e = parse_error(route_n, real(other))
+    e = assert_parse_error(route_n, real(other))
     assert e.line is not None or "no routing table" in str(e)
 
 
 @pytest.mark.parametrize("other", ["real_route_n.txt", "real_iptables_save.txt", "real_ping.txt",
                                    "real_netstat_rn.txt"])
 def test_ip_route_rejects_other_output(other):
-    e = parse_error(ip_route, real(other))
+    e = assert_parse_error(ip_route, real(other))
     assert e.line is not None
 
 
 def test_ip_route_rejects_bird_and_calicoctl_samples():
-    parse_error(ip_route, sample("birdcl_show_route__ddella_vxlan_4nodes.txt"))
-    parse_error(ip_route, sample("calicoctl_ipam_show_blocks__ddella_1pool.txt"))
-    parse_error(route_n, sample("calicoctl_ipam_show_blocks__ddella_1pool.txt"))
+    assert_parse_error(ip_route, sample("birdcl_show_route__ddella_vxlan_4nodes.txt"))
+    assert_parse_error(ip_route, sample("calicoctl_ipam_show_blocks__ddella_1pool.txt"))
+    assert_parse_error(route_n, sample("calicoctl_ipam_show_blocks__ddella_1pool.txt"))
 
 
 def test_empty_text_raises():
-    parse_error(route_n, "")
-    parse_error(ip_route, "\n\n")
-    parse_error(ip_route, "[]\n" + "garbage\n")
+    assert_parse_error(route_n, "")
+    assert_parse_error(ip_route, "\n\n")
+    assert_parse_error(ip_route, "[]\n" + "garbage\n")
 
 
 def test_route_n_names_a_short_row_even_when_another_row_makes_up_the_count():
     lines = real("real_route_n.txt").splitlines()
     lines[4] = lines[4].rsplit(None, 1)[0]  # 7 words
     lines[7] = lines[7] + " extra"  # 9 words: the total still divides by 8
-    e = parse_error(route_n, "\n".join(lines))
+    e = assert_parse_error(route_n, "\n".join(lines))
     assert e.lineno == 5 and e.line == lines[4]
 
 
 def test_route_n_bad_cells_name_their_line():
     text = real("real_route_n.txt").replace("255.255.255.255", "255.0.255.0")
-    e = parse_error(route_n, text)
+    e = assert_parse_error(route_n, text)
     assert "genmask" in str(e) and "calia1b2c3d4e5f" in e.line
-    e = parse_error(route_n, real("real_route_n.txt").replace(" 100 ", " x00 "))
+    e = assert_parse_error(route_n, real("real_route_n.txt").replace(" 100 ", " x00 "))
     assert "metric" in str(e) and e.line.startswith("10.1.1.0")
 
 
 def test_ip_route_unknown_word_names_the_line():
-    e = parse_error(ip_route, "default via 10.0.0.1 dev eth0\n10.0.0.0/8 frobnicate 3\n")
+    e = assert_parse_error(ip_route, "default via 10.0.0.1 dev eth0\n10.0.0.0/8 frobnicate 3\n")
     assert e.lineno == 2 and "frobnicate" in str(e)
 
 
