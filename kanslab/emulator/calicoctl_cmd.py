@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import InvalidInput
 from . import ipam
 from . import resources as res
+from .argv import Args
 from .object_output import calico_json, to_yaml
 from .outcomes import ApplyError
 from .text_tables import box_table, calicoctl_table
@@ -56,37 +57,6 @@ def _unsupported(what: str) -> Result:
                    f"(kinds: {SUPPORTED_KINDS})\n")
 
 
-class _Args:
-    """A tiny docopt stand-in: positionals plus --flag[=value] / -f value options."""
-
-    def __init__(self, argv: list[str], with_value: dict[str, str], switches: dict[str, str]):
-        self.pos: list[str] = []
-        self.opts: dict[str, str | bool] = {}
-        self.bad: str | None = None
-        i = 0
-        while i < len(argv):
-            a = argv[i]
-            if a.startswith("-") and a != "-":
-                name, eq, value = a.partition("=")
-                if name in switches:
-                    self.opts[switches[name]] = value if eq else True
-                elif name in with_value:
-                    if not eq:
-                        if name.startswith("--") or len(a) == 2:
-                            i += 1
-                            if i >= len(argv):
-                                self.bad = a
-                                break
-                            value = argv[i]
-                    self.opts[with_value[name]] = value
-                elif len(name) > 2 and not name.startswith("--") and name[:2] in with_value:
-                    self.opts[with_value[name[:2]]] = a[2:]  # -owide, -nkube-system
-                else:
-                    self.bad = a
-                    break
-            else:
-                self.pos.append(a)
-            i += 1
 
 
 def _kind_of(word: str) -> str | None:
@@ -184,7 +154,7 @@ def _not_exist(kind: str, name: str) -> str:
 
 
 def cmd_get(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
+    a = Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
                      "-c": "config", "--config": "config", "--context": "context"},
               {"-A": "all", "--all-namespaces": "all", "--export": "export", "--allow-version-mismatch": "avm"})
     if a.bad:
@@ -259,7 +229,7 @@ def _kinds_word(kinds: list[str]) -> str | None:
 
 
 def cmd_apply(argv: list[str], ctx: CliContext, mode: str) -> Result:
-    a = _Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
+    a = Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
                      "-c": "config", "--config": "config", "--context": "context"},
               {"--skip-exists": "skip", "--skip-empty": "skipempty", "-R": "rec", "--recursive": "rec",
                "--allow-version-mismatch": "avm"})
@@ -302,7 +272,7 @@ def cmd_apply(argv: list[str], ctx: CliContext, mode: str) -> Result:
 
 
 def cmd_delete(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
+    a = Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
                      "-c": "config", "--config": "config", "--context": "context"},
               {"--skip-not-exists": "skip", "-R": "rec", "--recursive": "rec", "--allow-version-mismatch": "avm"})
     if a.bad:
@@ -348,7 +318,7 @@ def cmd_delete(argv: list[str], ctx: CliContext) -> Result:
 
 
 def cmd_patch(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-p": "patch", "--patch": "patch", "-t": "type", "--type": "type", "-n": "namespace",
+    a = Args(argv, {"-p": "patch", "--patch": "patch", "-t": "type", "--type": "type", "-n": "namespace",
                      "--namespace": "namespace", "-c": "config", "--config": "config", "--context": "context"},
               {"--allow-version-mismatch": "avm"})
     if a.bad:
@@ -375,7 +345,7 @@ def cmd_patch(argv: list[str], ctx: CliContext) -> Result:
 
 
 def cmd_label(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-n": "namespace", "--namespace": "namespace", "-c": "config", "--config": "config",
+    a = Args(argv, {"-n": "namespace", "--namespace": "namespace", "-c": "config", "--config": "config",
                      "--context": "context"},
               {"--overwrite": "overwrite", "--remove": "remove", "--allow-version-mismatch": "avm"})
     if a.bad or len(a.pos) != 3:
@@ -498,7 +468,7 @@ def cmd_ipam(argv: list[str], ctx: CliContext) -> Result:
         return 1, "", "Invalid option: 'calicoctl ipam'. Use flag '--help' to read about a specific subcommand.\n"
     sub, rest = argv[0], argv[1:]
     if sub == "show":
-        a = _Args(rest, {"--ip": "ip", "-c": "config", "--config": "config", "--context": "context"},
+        a = Args(rest, {"--ip": "ip", "-c": "config", "--config": "config", "--context": "context"},
                   {"--show-blocks": "blocks", "--show-borrowed": "borrowed", "--show-configuration": "conf",
                    "--allow-version-mismatch": "avm"})
         if a.bad or a.pos:
@@ -536,7 +506,7 @@ def cmd_ipam(argv: list[str], ctx: CliContext) -> Result:
                     rows += [_pct_row("Block", b["cidr"], b["capacity"], b["in_use"]) for b in pool["blocks"]]
             return 0, box_table(["GROUPING", "CIDR", "IPS TOTAL", "IPS IN USE", "IPS FREE"], rows), ""
     if sub == "configure":
-        a = _Args(rest, {"--strictaffinity": "strict", "-c": "config", "--config": "config",
+        a = Args(rest, {"--strictaffinity": "strict", "-c": "config", "--config": "config",
                          "--context": "context"}, {"--allow-version-mismatch": "avm"})
         if a.bad or a.pos or "strict" not in a.opts:
             return _unsupported(f"'calicoctl ipam configure {' '.join(rest)}' (use --strictaffinity=true|false)")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import InvalidInput
 from . import resources as res
+from .argv import Args
 from .jsonpath import render as jsonpath_render
 from .object_output import kubectl_json, to_yaml
 from .outcomes import PLURAL, ApplyError
@@ -47,36 +48,6 @@ def _unsupported(what: str) -> Result:
     return 1, "", f"error: the embedded lab's kubectl does not emulate {what}; it supports {SUPPORTED}\n"
 
 
-class _Args:
-    """kubectl-style flags: -o wide, -owide, -o=wide, --output=wide, --output wide; switches."""
-
-    def __init__(self, argv: list[str], with_value: dict[str, str], switches: dict[str, str]):
-        self.pos: list[str] = []
-        self.opts: dict[str, object] = {}
-        self.bad: str | None = None
-        i = 0
-        while i < len(argv):
-            a = argv[i]
-            if a.startswith("-") and a != "-":
-                name, eq, value = a.partition("=")
-                if name in switches:
-                    self.opts[switches[name]] = value.lower() != "false" if eq else True
-                elif name in with_value:
-                    if not eq:
-                        i += 1
-                        if i >= len(argv):
-                            self.bad = a
-                            break
-                        value = argv[i]
-                    self.opts[with_value[name]] = value
-                elif not name.startswith("--") and len(a) > 2 and a[:2] in with_value:
-                    self.opts[with_value[a[:2]]] = a[2:].lstrip("=")
-                else:
-                    self.bad = a
-                    break
-            else:
-                self.pos.append(a)
-            i += 1
 
 
 def _age(obj: dict, now: datetime) -> str:
@@ -142,9 +113,9 @@ HEADINGS = {
 
 
 def cmd_get(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
+    a = Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
                      "-l": "selector", "--selector": "selector"},
-              {"-A": "all", "--all-namespaces": "all", "--show-labels": "labels", "--no-headers": "noheaders"})
+              {"-A": "all", "--all-namespaces": "all", "--show-labels": "labels", "--no-headers": "noheaders"}, bool_switches=True)
     if a.bad:
         return _unsupported(f"the flag {a.bad!r} of kubectl get")
     if not a.pos:
@@ -271,8 +242,8 @@ def _load(path: str, ctx: CliContext, ns: str | None) -> list[dict]:
 
 
 def cmd_apply(argv: list[str], ctx: CliContext, mode: str) -> Result:
-    a = _Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace"},
-              {"--validate": "validate", "--save-config": "save", "--dry-run": "dryrun"})
+    a = Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace"},
+              {"--validate": "validate", "--save-config": "save", "--dry-run": "dryrun"}, bool_switches=True)
     if a.bad or a.pos or "file" not in a.opts:
         return _unsupported(f"'kubectl {mode} {' '.join(argv)}' (use kubectl {mode} -f FILE or -f -)")
     if a.opts.get("dryrun"):
@@ -289,10 +260,10 @@ def cmd_apply(argv: list[str], ctx: CliContext, mode: str) -> Result:
 
 
 def cmd_delete(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
+    a = Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
                      "--grace-period": "grace", "-l": "selector", "--selector": "selector"},
               {"--force": "force", "--now": "now", "--wait": "wait", "--ignore-not-found": "ignore",
-               "--all": "all"})
+               "--all": "all"}, bool_switches=True)
     if a.bad:
         return _unsupported(f"the flag {a.bad!r} of kubectl delete")
     ns = str(a.opts["namespace"]) if "namespace" in a.opts else None
@@ -350,7 +321,7 @@ def cmd_delete(argv: list[str], ctx: CliContext) -> Result:
 # ---------------------------------------------------------------- label / patch
 
 def cmd_label(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-n": "namespace", "--namespace": "namespace"}, {"--overwrite": "overwrite"})
+    a = Args(argv, {"-n": "namespace", "--namespace": "namespace"}, {"--overwrite": "overwrite"}, bool_switches=True)
     if a.bad:
         return _unsupported(f"the flag {a.bad!r} of kubectl label")
     pos = list(a.pos)
@@ -394,8 +365,8 @@ def cmd_label(argv: list[str], ctx: CliContext) -> Result:
 
 
 def cmd_patch(argv: list[str], ctx: CliContext) -> Result:
-    a = _Args(argv, {"-p": "patch", "--patch": "patch", "--type": "type", "-n": "namespace",
-                     "--namespace": "namespace"}, {})
+    a = Args(argv, {"-p": "patch", "--patch": "patch", "--type": "type", "-n": "namespace",
+                     "--namespace": "namespace"}, {}, bool_switches=True)
     if a.bad or len(a.pos) not in (1, 2) or "patch" not in a.opts:
         return _unsupported(f"'kubectl patch {' '.join(argv)}' (use kubectl patch TYPE NAME -p JSON)")
     if str(a.opts.get("type", "strategic")) not in ("strategic", "merge"):
