@@ -1,5 +1,5 @@
 # The two Quickstart commands (see README.md). Both need root for the embedded lab.
-PY ?= python3
+VENV := .venv/bin
 
 .PHONY: course test install lab-up lab-down
 
@@ -8,15 +8,15 @@ install:
 
 ## Start the course: install, bring the embedded lab up, open JupyterLab on notebooks/
 course: install
-	kanslab up
-	$(PY) -m jupyter lab --allow-root --notebook-dir=notebooks --no-browser --ip=127.0.0.1
+	$(VENV)/kanslab up
+	$(VENV)/jupyter lab --allow-root --notebook-dir=notebooks --no-browser --ip=127.0.0.1
 
 ## Install everything and run every test (unit, lab, ssh, notebooks)
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(VENV)/python -m pytest -q -p no:cacheprovider
 
 lab-up:
-	kanslab up
+	$(VENV)/kanslab up
 
 lab-down:
-	kanslab down
+	$(VENV)/kanslab down
