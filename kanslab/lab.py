@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
+import os
 import pandas as pd
 import yaml
 
-from .errors import CommandError, InvalidInput, NotSupported
+from .errors import InvalidInput, NotSupported
 
 CALICO_GROUP = "projectcalico.org/"
 
@@ -110,8 +109,6 @@ class Lab:
 
 def connect(backend: str | None = None, **kwargs) -> Lab:
     """`kanslab.connect()`: KANSLAB_BACKEND or auto-detect; connect("local"|"vagrant"|"replay", ...)."""
-    import os
-
     name = backend or os.environ.get("KANSLAB_BACKEND") or "local"
     if name == "local":
         from .backends.local import LocalBackend
@@ -122,4 +119,4 @@ def connect(backend: str | None = None, **kwargs) -> Lab:
     raise InvalidInput(f"unknown backend {name!r}; choose local, vagrant or replay")
 
 
-__all__ = ["Lab", "connect", "CommandError", "Path"]
+__all__ = ["Lab", "connect"]
