@@ -18,7 +18,7 @@ import sys
 import threading
 import traceback
 
-from ...emulator import felix
+from ...emulator import felix, policy
 from ...emulator.bird import render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.resources import node_view
 from .daemons import birdc, start_bird
@@ -73,7 +73,7 @@ class Agent:
             for n in self.topo.nodes:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
-                self._reconcile_nat(n.name)
+                self._reconcile_iptables(n.name, views[n.name])
             for name, view in views.items():
                 self._reconcile_bird(name, bird_node(view))
             return {"ok": True, "revision": ds.revision()}
@@ -134,8 +134,9 @@ class Agent:
             lines.append(f"link del {felix.VXLAN_DEV}")
         ip_batch(ns, lines)
 
-    def _reconcile_nat(self, node: str) -> None:
-        rules = "\n".join(felix.nat_rules(self.states[node].pools)) + "\n"
+    def _reconcile_iptables(self, node: str, view: dict) -> None:
+        """natOutgoing (nat table) and NetworkPolicy (filter table), replaced whole in one restore."""
+        rules = "\n".join(felix.nat_rules(self.states[node].pools) + policy.filter_rules(view)) + "\n"
         run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
 
     def _reconcile_bird(self, node: str, bn) -> None:
