@@ -52,13 +52,16 @@ def cmd_status(args) -> int:
 
 def cmd_ssh(args) -> int:
     b = _backend(args)
-    ns = b._ns(args.host)
+    b._ns(args.host)  # a clear error for an unknown host
+    if b.via_ssh:  # through the lab's loopback SSH door, like `vagrant ssh`
+        argv = b._ssh_argv(args.host) + ([] if not args.command else ["--", " ".join(args.command)])
+        os.execvp(argv[0], argv)
     from .backends.local.network import host_env
 
     env = host_env(b.names, args.host)
-    env["PS1"] = f"root@{args.host}:\\w# "
-    cmd = ["ip", "netns", "exec", ns, "bash", "--norc", "-i"] if not args.command else \
-        ["ip", "netns", "exec", ns, "bash", "-c", " ".join(args.command)]
+    rc = str(b.names.host_dir(args.host) / "bashrc")
+    cmd = ["ip", "netns", "exec", b.names.host(args.host)] + (
+        ["bash", "--rcfile", rc, "-i"] if not args.command else ["bash", "-c", " ".join(args.command)])
     os.execvpe("ip", cmd, env)
     return 0
 

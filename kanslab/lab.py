@@ -48,15 +48,11 @@ class Lab:
     def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True) -> str:
         return self.backend.sh(host, cmd, timeout=timeout, check=check)
 
-    def _control_plane(self) -> str:
-        cp = [n.name for n in self.topology.nodes if n.role == "control-plane"]
-        return cp[0] if cp else self.topology.nodes[0].name
-
     def calicoctl(self, args: str, input: str | None = None, check: bool = True) -> str:
-        return self.backend.sh(self._control_plane(), f"calicoctl {args}", input=input, check=check)
+        return self.backend.sh(self.topology.control_plane, f"calicoctl {args}", input=input, check=check)
 
     def kubectl(self, args: str, input: str | None = None, check: bool = True) -> str:
-        return self.backend.sh(self._control_plane(), f"kubectl {args}", input=input, check=check)
+        return self.backend.sh(self.topology.control_plane, f"kubectl {args}", input=input, check=check)
 
     def apply(self, manifest) -> str:
         """Apply YAML text, a dict, a list of dicts or a path; Calico kinds go through calicoctl."""

@@ -59,6 +59,11 @@ class Topology:
         raise InvalidInput(f"unknown node {name!r}; the nodes are {', '.join(n.name for n in self.nodes)}")
 
     @property
+    def control_plane(self) -> str:
+        """Where kubectl and calicoctl run (k8s-m in KANS)."""
+        return next((n.name for n in self.nodes if n.role == "control-plane"), self.nodes[0].name)
+
+    @property
     def as_number(self) -> int:
         return int(self.cluster.get("as_number", 64512))
 

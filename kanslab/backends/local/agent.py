@@ -21,6 +21,7 @@ import traceback
 from ...emulator import felix, policy
 from ...emulator.bird import render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.resources import node_view
+from . import sshdoor
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .labinfo import load_lab
@@ -60,6 +61,8 @@ class Agent:
             run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.tunl0.disable_ipv6=1"], check=False)
             ip_batch(ns, ["link set tunl0 mtu 1480 up"])
             threading.Thread(target=self._watch_routes, args=(n.name,), daemon=True, name=f"mon-{n.name}").start()
+        for host, port in sshdoor.read_ports(self.names).items():
+            sshdoor.Door(self.names, host, port, self.stop).start()
         self.reconcile()
 
     # -- reconcile ----------------------------------------------------------------------------
@@ -169,20 +172,40 @@ class Agent:
             have = set(_owned_routes(ns, st))
             lines = [f"route del {r}" for r in sorted(have - want)]
             lines += [f"route replace {r}" for r in sorted(want - have)]
-            if neigh:
-                lines += [f"neigh replace {x}" for x in neigh] + [f"fdb replace {x}" for x in fdb]
             try:
                 ip_batch(ns, lines)
             except Exception as e:  # keep going: one bad route must not stop the others
                 self.errors.append(f"{node}: {e}")
                 for ln in lines:
                     subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
+            self._sync_vxlan_l2(node, neigh, fdb)
             hops = {}
             for r in want:
                 parts = r.split()
                 if "tunl0" in parts:
                     hops[parts[0]] = parts[parts.index("via") + 1]
             self.nexthops[node].update(hops)
+
+    def _sync_vxlan_l2(self, node: str, neigh: list[str], fdb: list[str]) -> None:
+        """vxlan.calico's ARP (`ip neigh`) and FDB (`bridge fdb`) entries for the remote VTEPs, as
+        Felix's vxlan_mgr keeps them: the wanted ones replaced, any other permanent one removed."""
+        ns = self.names.host(node)
+        if not _has_link(ns, felix.VXLAN_DEV):
+            return
+        dev = felix.VXLAN_DEV
+        p = run(["ip", "-n", ns, "-j", "neigh", "show", "dev", dev, "nud", "permanent"], check=False)
+        have_n = {e["dst"] for e in json.loads(p.stdout or "[]")}
+        p = run(["bridge", "-n", ns, "-j", "fdb", "show", "dev", dev], check=False)
+        have_f = {e["mac"] for e in json.loads(p.stdout or "[]") if e.get("state") == "permanent"}
+        want_n = {x.split()[0] for x in neigh}
+        want_f = {x.split()[0] for x in fdb}
+        ip_lines = [f"neigh del {a} dev {dev}" for a in sorted(have_n - want_n)] + [f"neigh replace {x}" for x in neigh]
+        br_lines = [f"fdb del {m} dev {dev} self" for m in sorted(have_f - want_f)] + [f"fdb replace {x}" for x in fdb]
+        for tool, lines in (("ip", ip_lines), ("bridge", br_lines)):
+            if lines:
+                p = run([tool, "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", check=False)
+                if p.returncode != 0:
+                    self.errors.append(f"{node}: {tool} -batch: {p.stderr.strip()}")
 
     def _watch_routes(self, node: str) -> None:
         ns = self.names.host(node)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-from ...errors import CommandError, LabError, NotFound, NotSupported
+from ...errors import CommandError, LabError, NotFound
 from ...topology import Topology, load_topology
-from . import record
+from . import record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
 from .labinfo import load_lab, write_lab
@@ -81,6 +82,7 @@ class LocalBackend:
             say(f"namespaces and wires for {', '.join(topo.hosts)}")
             build_network(self.names, self.rec, topo)
             write_host_tools(self.names, self.rec, topo)
+            sshdoor.prepare(self.names, topo)
             say("FRR on the router (AS %d, bgp listen range)" % topo.router.as_number)
             start_frr(self.names, self.rec, self.names.host(topo.router.name), topo.router.frr_conf)
             say("Calico datastore: nodes, default IPPool, IPAM blocks")
@@ -146,15 +148,34 @@ class LocalBackend:
             raise NotFound(f"unknown host {host!r}; the lab's hosts are {', '.join(self.hosts)}")
         return self.names.host(host)
 
-    def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
+    @property
+    def via_ssh(self) -> bool:
+        """Without root, commands go through the lab's SSH door (KANSLAB_VIA_SSH=1 forces it)."""
+        return os.geteuid() != 0 or os.environ.get("KANSLAB_VIA_SSH") == "1"
+
+    def _ssh_argv(self, host: str) -> list[str]:
+        ctl = Path(os.environ.get("XDG_RUNTIME_DIR") or Path.home() / ".cache") / "kanslab"
+        ctl.mkdir(parents=True, exist_ok=True)
+        # one kept connection per host (ControlMaster): later commands cost milliseconds, not a handshake
+        return ["ssh", "-F", str(self.names.dir / "ssh_config"), "-o", "ControlMaster=auto",
+                "-o", f"ControlPath={ctl}/%C", "-o", "ControlPersist=600", "-o", "BatchMode=yes", host]
+
+    def _argv(self, host: str, cmd: str) -> tuple[list[str], dict | None]:
+        """How to run a shell command on a lab host: inside its namespace as root, else over SSH."""
         ns = self._ns(host)
-        if os.geteuid() != 0:
-            raise NotSupported("local", "run commands without root yet", "run the notebook as root or use sudo")
+        if self.via_ssh:
+            return self._ssh_argv(host) + ["--", cmd], None
+        return ["ip", "netns", "exec", ns, "bash", "-c", cmd], host_env(self.names, host)
+
+    def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
+        argv, env = self._argv(host, cmd)
         try:
-            p = subprocess.run(["ip", "netns", "exec", ns, "bash", "-c", cmd], capture_output=True, text=True,
-                               timeout=timeout, env=host_env(self.names, host), input=input)
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, input=input)
         except subprocess.TimeoutExpired as e:
             raise CommandError(host, cmd, -1, f"timed out after {timeout} s") from e
+        if self.via_ssh and p.returncode == 255 and not p.stdout:
+            raise LabError(f"cannot reach {host} over the lab's SSH door: {p.stderr.strip()} "
+                           f"(is lab {self.prefix!r} up? `sudo kanslab up`)")
         if check and p.returncode != 0:
             raise CommandError(host, cmd, p.returncode, p.stderr, p.stdout)
         return p.stdout
@@ -162,6 +183,9 @@ class LocalBackend:
     def exec_pod(self, pod_key: str, cmd: str, timeout: float = 30, check: bool = True) -> str:
         ns_name, _, pod = pod_key.rpartition("/")
         ns_name = ns_name or "default"
+        if self.via_ssh:  # as a student would: kubectl exec on the control plane
+            return self.sh(self.topology.control_plane, f"kubectl exec -n {ns_name} {pod} -- bash -c {shlex.quote(cmd)}",
+                           timeout=timeout, check=check)
         ds = load_lab(self.prefix).datastore()
         if ds.get("Pod", pod, ns_name) is None:
             raise NotFound(f"pod {ns_name}/{pod} not found")
@@ -195,8 +219,13 @@ class LocalBackend:
     def capture(self, host: str, bpf: str = "", iface: str = "any", count: int = 10000, seconds: float = 60):
         from ...capture import Capture
 
-        ns = self._ns(host)
+        self._ns(host)
+        limit = ["timeout", "-s", "INT", str(int(seconds))]
+        if self.via_ssh:
+            # the pcap lands in the user's temp dir (same filesystem); stop by signalling the remote tcpdump
+            return Capture(self._ssh_argv(host) + ["--"] + limit, host, bpf, iface, count, seconds,
+                           stop_argv=lambda path: self._ssh_argv(host) + ["--", f"pkill -INT -f {path}"])
         d = self.names.dir / "captures"
         d.mkdir(exist_ok=True)
-        return Capture(["ip", "netns", "exec", ns, "timeout", "-s", "INT", str(int(seconds))], host, bpf, iface,
-                       count, seconds, directory=str(d))
+        return Capture(["ip", "netns", "exec", self.names.host(host)] + limit, host, bpf, iface, count, seconds,
+                       directory=str(d))

@@ -1,0 +1,67 @@
+"""The lab's only door: loopback SSH per host, with a per-lab key (issue: Embedded lab, host access)."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+
+import pytest
+
+import kanslab
+from kanslab import parse
+from kanslab.backends.local.sshdoor import read_ports, ssh_dir
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def via_ssh(lab, monkeypatch):
+    """The same lab driven the way a non-root notebook kernel drives it: over the SSH door."""
+    monkeypatch.setenv("KANSLAB_VIA_SSH", "1")
+    return kanslab.connect("local", prefix=lab.backend.prefix)
+
+
+def test_commands_over_the_door(via_ssh, web_pods):
+    df = parse.calico_node_status(via_ssh.calicoctl("node status"))
+    assert set(df[df.ip_version == 4]["info"]) == {"Established"}
+    routes = parse.route_n(via_ssh.sh("k8s-w1", "route -n"))
+    assert (routes.iface == "tunl0").sum() == 3
+    out = via_ssh.exec("webpod1", f"curl -s --max-time 3 http://{web_pods['webpod2']}/")
+    assert "Hostname: webpod2" in out
+    with pytest.raises(kanslab.CommandError) as e:
+        via_ssh.sh("k8s-w2", "exit 3")
+    assert e.value.exit_status == 3 and e.value.host == "k8s-w2"
+
+
+def test_capture_over_the_door(via_ssh, web_pods):
+    with via_ssh.capture("router", bpf="ip proto 4", count=50, seconds=20) as cap:
+        via_ssh.exec("webpod3", f"ping -c 2 -W 2 {web_pods['webpod1']}")
+    assert set(cap.packets.encap) == {"ipip"} and len(cap.packets) >= 4
+
+
+def test_door_listens_on_loopback_only_and_the_key_is_private(lab):
+    ports = read_ports(lab.backend.names)
+    assert set(ports) == set(lab.hosts)
+    listening = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout.split("\n")
+    for port in ports.values():
+        local = [ln.split()[3] for ln in listening if ln.strip() and ln.split()[3].endswith(f":{port}")]
+        assert local == [f"127.0.0.1:{port}"], local
+    key = ssh_dir(lab.backend.names) / "id_ed25519"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_plain_ssh_client_as_an_unprivileged_user(lab):
+    """What a student's non-root kernel does: the real ssh client, the lab's ssh_config, its key."""
+    key = ssh_dir(lab.backend.names) / "id_ed25519"
+    owner = key.stat()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(key, nobody.pw_uid, nobody.pw_gid)
+    try:
+        p = subprocess.run(["runuser", "-u", "nobody", "--", "ssh", "-F", str(lab.backend.names.dir / "ssh_config"),
+                            "-o", "BatchMode=yes", "k8s-w1", "ip -br addr show enp0s8; birdcl show protocols"],
+                           capture_output=True, text=True, timeout=30)
+    finally:
+        os.chown(key, owner.st_uid, owner.st_gid)
+    assert p.returncode == 0, p.stderr
+    assert "192.168.10.101/24" in p.stdout and "Mesh_192_168_10_102" in p.stdout
