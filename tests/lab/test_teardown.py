@@ -17,7 +17,10 @@ pytestmark = pytest.mark.lab
 
 def lab_processes(prefix: str) -> list[int]:
     """Pids of processes inside any of the lab's recorded namespaces, or naming its state dir."""
-    out = []
+    from kanslab.backends.local.record import Record, _ns_inode, _pids_in_netns
+
+    inodes = {i for i in (_ns_inode(n) for n in Record(prefix).netns()) if i is not None}
+    out = [p for p in _pids_in_netns(inodes) if ") Z" not in Path(f"/proc/{p}/stat").read_text()]
     sd = str(state_dir(prefix))
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -29,7 +32,7 @@ def lab_processes(prefix: str) -> list[int]:
             continue
         if ") Z" in stat:
             continue
-        if sd in cmd or f"--prefix {prefix}" in cmd or f"-N {prefix}-router" in cmd:
+        if (sd in cmd or f"--prefix {prefix}" in cmd or f"-N {prefix}-router" in cmd) and int(d.name) not in out:
             out.append(int(d.name))
     return out
 
@@ -72,3 +75,47 @@ def test_two_labs_coexist(lab):
     finally:
         other.down()
     assert_nothing_left(other.backend.prefix)
+
+
+@pytest.mark.parametrize("stage", ["namespaces and wires", "FRR on the router", "Calico datastore",
+                                   "calico-node on every node", "waiting for the BGP mesh"])
+def test_down_after_up_itself_is_killed(stage, root_before):
+    """SIGKILL `kanslab up` as it reaches each stage; `kanslab down` still leaves nothing."""
+    import sys
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    prefix = f"ku{os.getpid() % 1000}{len(stage) % 100}"
+    p = subprocess.Popen([sys.executable, "-m", "kanslab.cli", "--prefix", prefix, "up"],
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        for line in p.stderr:
+            if stage in line:
+                os.killpg(p.pid, signal.SIGKILL)
+                break
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        down = subprocess.run([sys.executable, "-m", "kanslab.cli", "--prefix", prefix, "down"],
+                              capture_output=True, text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert_nothing_left(prefix)
+    from tests.lab.conftest import root_ns_snapshot
+
+    assert root_ns_snapshot() == root_before
+
+
+def test_a_hundred_pods_cost_no_processes(lab):
+    """Pods are namespaces and sockets served by the agent, not a process each."""
+    before = len(lab_processes(lab.backend.prefix))
+    pods = "\n---\n".join(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: cheap{i}}}\n"
+        f"spec: {{nodeName: k8s-w{1 + i % 2}, containers: [{{name: c, image: x}}]}}\n" for i in range(100))
+    lab.apply(pods)
+    try:
+        assert len(lab_processes(lab.backend.prefix)) <= before
+        ip = lab.pod_ip("cheap99")
+        assert "Hostname: cheap99" in lab.exec("cheap0", f"curl -s --max-time 3 http://{ip}/")
+    finally:
+        lab.delete(pods)
