@@ -24,7 +24,10 @@ class Capture:
         os.chmod(path, 0o666)  # tcpdump may write it as another user than the one reading it
         self.path = Path(path)
         self._stop_argv = stop_argv  # remote captures: how to tell the far tcpdump to stop
-        self._argv = argv_prefix + ["tcpdump", "-U", "-nn", "-i", iface, "-c", str(count), "-w", str(self.path)]
+        # --immediate-mode: without it the kernel hands packets over only when its ring buffer's
+        # block times out (about 1 s), and a quick exchange (one ping) is lost when the block ends
+        self._argv = argv_prefix + ["tcpdump", "-U", "--immediate-mode", "-nn", "-i", iface, "-c", str(count),
+                                    "-w", str(self.path)]
         if bpf:
             self._argv += bpf.split()
         self._proc: subprocess.Popen | None = None
