@@ -68,17 +68,26 @@ def cmd_ssh(args) -> int:
 
 def cmd_doctor(args) -> int:
     from .backends.local.daemons import tools_missing
-    from .backends.local.ipip import ipip_module_available
+    from .backends.local.probe import daemon_versions, kernel_features
 
-    print(f"running as root: {os.geteuid() == 0}")
+    root = os.geteuid() == 0
+    print(f"running as root: {root}")
     missing = tools_missing()
     print("packages: " + ("all present" if not missing else "missing " + " ".join(missing)))
-    for mod in ("ipip", "vxlan", "bridge", "veth", "tun"):
-        present = os.path.exists(f"/sys/module/{mod}") or (mod == "ipip" and ipip_module_available())
-        print(f"kernel {mod}: {'yes' if present else 'not loaded (may load on demand)'}")
-    print("IPIP path: " + ("kernel ipip (tunl0 is a real ipip device)" if ipip_module_available()
+    for name, version in daemon_versions().items():
+        print(f"  {name}: {version}")
+    if not root:
+        print("kernel features: run `sudo kanslab doctor` to probe them")
+        return 0 if not missing else 1
+    feats = kernel_features()
+    for kind, ok in feats.items():
+        print(f"kernel {kind}: {'yes' if ok else 'no'}")
+    print("IPIP path: " + ("kernel ipip (tunl0 is a real ipip device)" if feats["ipip"]
                            else "user-space encapsulator on a TUN device named tunl0 (no ipip module)"))
-    return 0 if not missing else 1
+    needed = [k for k in ("veth", "bridge", "vxlan", "tun") if not feats[k]]
+    if needed:
+        print("the lab cannot run here: the kernel lacks " + ", ".join(needed))
+    return 0 if not (missing or needed) else 1
 
 
 def main(argv=None) -> int:

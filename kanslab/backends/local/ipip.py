@@ -24,15 +24,10 @@ IPPROTO_IPIP = 4
 
 
 def ipip_module_available() -> bool:
-    """True when the kernel can make real ipip devices (module loaded or loadable)."""
-    if os.path.exists("/sys/module/ipip"):
-        return True
-    rel = os.uname().release
-    for base in (f"/lib/modules/{rel}", f"/usr/lib/modules/{rel}"):
-        for sub in ("kernel/net/ipv4/ipip.ko", "kernel/net/ipv4/ipip.ko.xz", "kernel/net/ipv4/ipip.ko.zst"):
-            if os.path.exists(os.path.join(base, sub)):
-                return True
-    return False
+    """True when this kernel can make real ipip devices (tried, not guessed from module files)."""
+    from .probe import kernel_features
+
+    return kernel_features()["ipip"]
 
 
 class NextHops:
