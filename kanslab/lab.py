@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import yaml
 
 from .errors import InvalidInput, NotSupported
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CALICO_GROUP = "projectcalico.org/"
 
@@ -42,6 +45,8 @@ class Lab:
         return self.backend.down()
 
     def status(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.backend.status_rows())
 
     # commands
@@ -83,12 +88,44 @@ class Lab:
 
     # DataFrame getters
     def pods(self) -> pd.DataFrame:
+        import pandas as pd
+
         data = json.loads(self.kubectl("get pods -A -o json"))
         rows = [{"namespace": p["metadata"].get("namespace"), "name": p["metadata"]["name"],
                  "node": p["spec"].get("nodeName"), "ip": p.get("status", {}).get("podIP"),
                  "phase": p.get("status", {}).get("phase"), "labels": p["metadata"].get("labels", {})}
                 for p in data.get("items", [])]
         return pd.DataFrame(rows, columns=["namespace", "name", "node", "ip", "phase", "labels"])
+
+    def reachability(self, port: int = 80, protocol: str = "TCP", pods: list[str] | None = None,
+                     timeout: float = 1.0) -> pd.DataFrame:
+        """Who can open a connection to whom, measured with real connection attempts, all at once.
+
+        A DataFrame of bool: rows are the clients ("ns/pod"), columns the servers, True where the
+        client reached the server's IP on `port`/`protocol` (TCP: handshake done; UDP: echo came
+        back) within `timeout` seconds. `pods`: "ns/pod" (or "pod" in default) to probe among;
+        default every running pod."""
+        import pandas as pd
+
+        if not hasattr(self.backend, "probe"):
+            raise NotSupported(self.backend.name, "probe connections between pods")
+        protocol = str(protocol).upper()
+        if protocol not in ("TCP", "UDP"):
+            raise InvalidInput(f"protocol {protocol!r}: the lab's pods answer TCP and UDP probes")
+        if hasattr(self.backend, "pod_ips"):
+            ips = self.backend.pod_ips()
+        else:
+            ips = {f"{r.namespace}/{r.name}": r.ip for r in self.pods().itertuples() if r.phase == "Running" and r.ip}
+        keys = sorted(ips) if pods is None else [p if "/" in p else f"default/{p}" for p in pods]
+        missing = [k for k in keys if k not in ips]
+        if missing:
+            raise InvalidInput(f"not running (or no IP yet): {', '.join(missing)}")
+        ok = self.backend.probe([(c, ips[s]) for c in keys for s in keys], int(port), protocol, timeout) if keys else []
+        n = len(keys)
+        df = pd.DataFrame([ok[i * n:(i + 1) * n] for i in range(n)], index=pd.Index(keys, name="from"),
+                          columns=pd.Index(keys, name="to"), dtype=bool)
+        df.attrs.update(port=int(port), protocol=protocol)
+        return df
 
     def routes(self, host: str) -> pd.DataFrame:
         from .parse import ip_route

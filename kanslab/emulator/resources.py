@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from . import calico_objects as co
-from . import ipam
+from . import ipam, netpol
 from . import k8s_objects as k8s
 from .cluster import ClusterSpec, cluster_spec
 from .datastore import Datastore
@@ -280,14 +280,15 @@ def _apply_netpol(run: _Run, obj: dict) -> Change:
     if run.tx.get("Namespace", ns) is None:
         raise ApplyError("NetworkPolicy", name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
     spec = obj.get("spec")
-    if not isinstance(spec, dict) or not isinstance(spec.get("podSelector"), dict):
-        raise ApplyError("NetworkPolicy", name, f'NetworkPolicy.networking.k8s.io "{name}" is invalid: '
-                         "spec.podSelector: Required value", namespace=ns)
-    for t in spec.get("policyTypes") or []:
-        if t not in ("Ingress", "Egress"):
-            raise ApplyError("NetworkPolicy", name, f'NetworkPolicy.networking.k8s.io "{name}" is invalid: '
-                             f'spec.policyTypes[0]: Unsupported value: "{t}": supported values: "Egress", "Ingress"',
-                             namespace=ns)
+    unknown = netpol.unknown_fields(spec) if isinstance(spec, dict) else []
+    if unknown:
+        raise ApplyError("NetworkPolicy", name, 'NetworkPolicy in version "v1" cannot be handled as a NetworkPolicy: '
+                         "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown),
+                         namespace=ns, status="BadRequest")
+    errors = netpol.validate(spec)
+    if errors:
+        raise ApplyError("NetworkPolicy", name, netpol.invalid_message(name, errors), namespace=ns)
+    spec = netpol.defaulted(spec)  # what the API server stores: policyTypes and port protocols filled in
     old = run.tx.get("NetworkPolicy", name, ns)
     if old is not None and run.mode == "create":
         raise _already_exists("NetworkPolicy", name, ns)
@@ -543,6 +544,8 @@ def set_labels(ds: Datastore, topology: Any, kind: str, name: str, labels: dict[
                 updated.pop(k, None)
             else:
                 updated[k] = v
+        if target == "Namespace":  # the API server keeps this one set to the name, whatever the update says
+            updated["kubernetes.io/metadata.name"] = name
         if updated == current:
             return Change(kind, name, namespace, "not labeled")
         obj["metadata"]["labels"] = updated

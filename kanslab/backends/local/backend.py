@@ -196,6 +196,24 @@ class LocalBackend:
             raise CommandError(pod_key, cmd, p.returncode, p.stderr, p.stdout)
         return p.stdout
 
+    def pod_ips(self) -> dict[str, str]:
+        """{"ns/pod": IP} of every running pod, read straight from the datastore."""
+        return {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p["status"]["podIP"]
+                for p in load_lab(self.prefix).datastore().list("Pod")
+                if (p.get("status") or {}).get("phase") == "Running" and p["status"].get("podIP")}
+
+    def probe(self, pairs: list[tuple[str, str]], port: int, protocol: str = "TCP",
+              timeout: float = 1.0) -> list[bool]:
+        """Real connection attempts, all at once: (client "ns/pod", server IP) -> connected?"""
+        from ...errors import NotSupported
+        from .reach import probe
+
+        if os.geteuid() != 0:
+            raise NotSupported("local", "probe connections without root (sockets are opened inside the pods' "
+                                        "namespaces)", "run the notebook as root or use sudo")
+        netns = [(self.names.pod(*(k.split("/", 1) if "/" in k else ("default", k))), ip) for k, ip in pairs]
+        return probe(netns, port, protocol, timeout)
+
     def agent_info(self) -> dict:
         return request(str(self.names.agent_socket), "ping", timeout=5)
 
