@@ -1,7 +1,7 @@
 # The two Quickstart commands (see README.md). Both need root for the embedded lab.
 VENV := .venv/bin
 
-.PHONY: course test install lab-up lab-down
+.PHONY: course test html install lab-up lab-down
 
 install:
 	./scripts/install.sh
@@ -14,6 +14,11 @@ course: install
 ## Install everything and run every test (unit, lab, ssh, notebooks)
 test: install
 	$(VENV)/python -m pytest -q -p no:cacheprovider
+
+## For instructors: execute every chapter on the embedded lab and export it to build/html/
+html: install
+	$(VENV)/kanslab up
+	$(VENV)/jupyter nbconvert --execute --to html --output-dir build/html notebooks/*.ipynb
 
 lab-up:
 	$(VENV)/kanslab up
