@@ -49,7 +49,7 @@ def _route_rows(routes: pd.DataFrame) -> list[dict]:
         return None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else v
 
     rows = []
-    if "dst" in routes.columns:  # kanslab.parse.ip_route
+    if {"dst", "dev", "gateway"} <= set(routes.columns):  # kanslab.parse.ip_route
         for r in routes.to_dict("records"):
             rows.append({"dst": r["dst"], "type": val(r.get("type")) or "unicast", "gateway": val(r.get("gateway")),
                          "dev": val(r.get("dev")), "proto": val(r.get("proto"))})
@@ -165,16 +165,18 @@ def topology(lab_or_topology, routes: pd.DataFrame | None = None, node: str = "k
     `kanslab.parse.ip_route` or `route_n`), a path from `node` to each pod block, coloured by how
     Calico sends it: IPIP via tunl0, VXLAN via vxlan.calico, directly via the NIC, or to the router.
 
-    Given a Lab and no `routes`, the node's table is read from the lab (`ip -j route`), and so are
-    the blocks' owners (each node's blackhole routes) when `blocks` is not given.
+    Given a Lab, the node's table is read from it (`ip -j route`) when `routes` is None, and the
+    blocks' owners (each node's blackhole routes) when `blocks` is None; `blocks` ({node: block}
+    or {block: node}) places VXLAN and router-bound blocks under their nodes.
     """
     topo = _topology_of(lab_or_topology)
     lab = None if isinstance(lab_or_topology, Topology) else lab_or_topology
-    if routes is None and lab is not None:
+    if lab is not None:
         from ..parse import ip_route
 
-        routes = ip_route(lab.sh(node, "ip -j route"))
-        if blocks is None:
+        if routes is None:
+            routes = ip_route(lab.sh(node, "ip -j route"))
+        if blocks is None:  # a block lives where its blackhole route is (Calico's and BIRD's own)
             blocks = {n.name: list(ip_route(lab.sh(n.name, "ip -j route show type blackhole")).dst)
                       for n in topo.nodes}
     pos, bus = _positions(topo)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 import yaml
 
-from kanslab import CommandError, parse
+from kanslab import CommandError, parse, plot
 
 pytestmark = pytest.mark.lab
 
@@ -298,6 +298,14 @@ def test_vxlan_crosssubnet(lab, web_pods, blocks):
                 blocks["k8s-w0"]: (vtep(lab, "k8s-w0"), "vxlan.calico", "80", True),
                 blocks["k8s-w1"]: ("blackhole", "80")}
         assert wait_routes(lab, want) == want
+        # the picture of it, read from the lab: every block under its node, k8s-w0's through VXLAN
+        fig = plot.topology(lab, node="k8s-w1")
+        assert {t.name for t in fig.data if t.showlegend is not False} == {
+            "VXLAN via vxlan.calico", "direct via enp0s8 (no encapsulation)", "own block (blackhole)"}
+        nodes = next(t for t in fig.data if t.name == "nodes")
+        node_x = {label.split("<br>")[0]: x for label, x in zip(nodes.text, nodes.x, strict=True)}
+        vx = next(t for t in fig.data if t.name == "VXLAN via vxlan.calico: blocks")
+        assert list(vx.text) == [blocks["k8s-w0"]] and vx.x[0] == node_x["<b>k8s-w0</b>"]
         with lab.capture("router", bpf=ANY_MODE, seconds=20) as rtr, \
                 lab.capture("k8s-w2", bpf=ANY_MODE, iface="enp0s8", seconds=20) as w2:
             assert reaches(lab, "webpod1", "webpod2", web_pods)
