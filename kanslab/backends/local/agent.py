@@ -16,6 +16,7 @@ import socketserver
 import subprocess
 import sys
 import threading
+import time
 import traceback
 
 from ...emulator import felix, policy
@@ -77,8 +78,10 @@ class Agent:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_iptables(n.name, views[n.name])
-            for name, view in views.items():
-                self._reconcile_bird(name, bird_node(view))
+            reconfigured = [name for name, view in views.items() if self._reconcile_bird(name, bird_node(view))]
+            for name in reconfigured:  # return with the routes in place, as the hostcli promises
+                self._await_remote_table(name)
+                self.sync_routes(name)
             return {"ok": True, "revision": ds.revision()}
 
     def _reconcile_pods(self, wanted: dict[str, list[dict]]) -> None:
@@ -142,20 +145,38 @@ class Agent:
         rules = "\n".join(felix.nat_rules(self.states[node].pools) + policy.filter_rules(view)) + "\n"
         run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
 
-    def _reconcile_bird(self, node: str, bn) -> None:
+    def _reconcile_bird(self, node: str, bn) -> bool:
+        """Write the node's BIRD config; True when a running BIRD was told to reload it."""
         d = self.names.host_dir(node)
         files = {"bird_aggr.cfg": render_bird_aggr(bn), "bird_ipam.cfg": render_bird_ipam(bn),
                  "bird.cfg": render_bird_cfg(bn).replace('include "', f'include "{d}/')}
         text = "".join(files.values())
         if self.bird_cfg.get(node) == text:
-            return
+            return False
         for name, body in files.items():
             (d / name).write_text(body)
-        if node in self.bird_cfg or (d / "bird.pid").exists() and _alive(d / "bird.pid"):
+        reloaded = node in self.bird_cfg or (d / "bird.pid").exists() and _alive(d / "bird.pid")
+        if reloaded:
             birdc(self.names, node, "configure")
         else:
             start_bird(self.names, self.rec, node, self.names.host(node))
         self.bird_cfg[node] = text
+        return reloaded
+
+    def _await_remote_table(self, node: str, timeout: float = 2.0) -> None:
+        """After `birdc configure` (a pool switched between VXLAN and BGP routing), BIRD re-feeds
+        kernel table 200 on its own time: wait, bounded, until the table holds exactly the pool
+        routes BIRD now exports to it, so the new mode's routes exist when the command returns."""
+        out = birdc(self.names, node, "show route table master filter calico_remote_pool_routes", check=False)
+        want = {ln.split()[0] for ln in out.splitlines() if ln[:1].isdigit() and "/" in ln.split()[0]}
+        ns, deadline = self.names.host(node), time.monotonic() + timeout
+        while True:
+            p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
+            rows = json.loads(p.stdout or "[]") if p.returncode == 0 else []
+            have = {r["dst"] if "/" in r["dst"] else r["dst"] + "/32" for r in rows if r.get("dst")}
+            if have == want or time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
 
     # -- routes ---------------------------------------------------------------------------
     def sync_routes(self, node: str) -> None:
