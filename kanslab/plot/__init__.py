@@ -2,11 +2,15 @@
 
 `topology(lab, routes, node)`: the lab with, for one node, where each pod block goes;
 `flows(packets)`: a capture as a sequence picture, outer headers against inner packets.
+`reachability(df)`: `lab.reachability()` as a heatmap; `truth_table(df)` the same as upstream
+e2e text ('.' allowed, 'X' blocked) and `from_truth_table(text)` back to a DataFrame.
 In a notebook call `use_notebook_renderer()` once so figures also show in exported HTML.
 """
 
 from .flows import flows
 from .notebook import use_notebook_renderer
+from .reachability import from_truth_table, reachability, truth_table
 from .topology import block_routes, topology
 
-__all__ = ["topology", "block_routes", "flows", "use_notebook_renderer"]
+__all__ = ["topology", "block_routes", "flows", "use_notebook_renderer", "reachability", "truth_table",
+           "from_truth_table"]
