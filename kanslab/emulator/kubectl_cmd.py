@@ -154,12 +154,13 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
             objs = [o for o in objs if sel(o["metadata"].get("labels") or {})]
     err_text = "".join(e + "\n" for e in errors)
     rc = 1 if errors else 0
-    if not objs and not names:
+    structured = output in ("yaml", "json") or output.startswith("jsonpath=")
+    if not objs and not names and not structured:  # -o json/yaml/jsonpath print an empty List instead
         where = f" in {namespace} namespace" if namespace else ""
         return 0, "", f"No resources found{where}.\n"
     single = len(names) == 1 and len(objs) == 1
     if output in ("yaml", "json"):
-        if not objs:
+        if not objs and names:
             return rc, "", err_text
         doc = objs[0] if single else {"apiVersion": "v1", "items": objs, "kind": "List",
                                       "metadata": {"resourceVersion": ""}}

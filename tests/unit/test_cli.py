@@ -1,5 +1,6 @@
 """The lab's calicoctl and kubectl: exact output formats and refusals that change nothing."""
 
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -328,6 +329,9 @@ def test_kubectl_labels_selectors_and_delete(lab):
     assert kctl(lab, "get pods")[2] == ""
     kctl(lab, "delete pod pod3")
     assert kctl(lab, "get pods") == (0, "", "No resources found in default namespace.\n")
+    # structured output of nothing is an empty List, as kubectl prints it (scripts json.loads it)
+    assert json.loads(kctl(lab, "get pods -A -o json")[1])["items"] == []
+    assert kctl(lab, "get pods -o yaml")[1].startswith("apiVersion: v1\nitems: []\nkind: List")
 
 
 def test_kubectl_refusals(lab):
