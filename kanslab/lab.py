@@ -148,7 +148,11 @@ def connect(backend: str | None = None, **kwargs) -> Lab:
         from .backends.local import LocalBackend
 
         return Lab(LocalBackend(**kwargs))
-    if name in ("vagrant", "replay"):
+    if name == "vagrant":
+        from .backends.vagrant import VagrantBackend
+
+        return Lab(VagrantBackend(**kwargs))
+    if name == "replay":
         raise NotSupported(name, "run yet", "only the embedded `local` lab exists in this version")
     raise InvalidInput(f"unknown backend {name!r}; choose local, vagrant or replay")
 

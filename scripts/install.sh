@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-pkgs="frr bird tcpdump iptables iproute2 net-tools iputils-ping curl netcat-openbsd procps openssh-server"
+pkgs="frr bird tcpdump iptables iproute2 net-tools iputils-ping curl netcat-openbsd procps openssh-server sudo ruby shellcheck"
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs="$pkgs python3-venv"
 missing=""
 for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
