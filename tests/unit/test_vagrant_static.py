@@ -247,3 +247,14 @@ def test_webpods_as_in_the_course():
     assert {n: p["spec"]["nodeName"] for n, p in pods.items()} == {"webpod1": "k8s-w1", "webpod2": "k8s-w2",
                                                                   "webpod3": "k8s-w0"}
     assert all(p["spec"]["containers"][0]["image"] == "traefik/whoami" for p in pods.values())
+
+
+def test_profile_snippet_is_plain_sh():
+    """/etc/profile.d/kanslab.sh (written by control.sh) must parse in dash, which may read /etc/profile."""
+    dash = shutil.which("dash")
+    if dash is None:
+        pytest.skip("dash is not installed")
+    text = (VAGRANT / "provision" / "control.sh").read_text()
+    snippet = text.split("<<'PROFILE'\n", 1)[1].split("\nPROFILE\n", 1)[0]
+    p = subprocess.run([dash, "-n"], input=snippet, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr

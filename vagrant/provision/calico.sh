@@ -65,7 +65,7 @@ log "waiting for calico-node on this node"
 kubectl -n kube-system rollout status daemonset/calico-node --timeout=600s
 kubectl wait --for=condition=Ready "node/$(hostname)" --timeout=300s
 
-size=$(calicoctl get ippool default-ipv4-ippool -o jsonpath='{.spec.blockSize}' 2>/dev/null || true)
+size=$(calicoctl get ippool default-ipv4-ippool -o yaml 2>/dev/null | awk '/^ *blockSize:/ {print $2}' || true)
 if [ -n "$size" ] && [ "$size" != "$BLOCK_SIZE" ]; then
   echo "[kanslab] warning: default-ipv4-ippool has blockSize ${size}, not ${BLOCK_SIZE} (it was created" \
        "before this manifest; delete the pool and restart calico-node to recreate it)" >&2

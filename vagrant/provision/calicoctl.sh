@@ -6,7 +6,9 @@ VERSION=$1
 ARCH=$(dpkg --print-architecture)
 BIN=/usr/local/bin/calicoctl
 
-if [ -x "$BIN" ] && "$BIN" version 2>/dev/null | grep -q "Client Version:[[:space:]]*${VERSION}\$"; then
+# `calicoctl version` fails when it cannot reach a cluster (workers): look at its output only
+current=$("$BIN" version 2>/dev/null || true)
+if grep -q "^Client Version:[[:space:]]*${VERSION}\$" <<<"$current"; then
   exit 0
 fi
 tmp=$(mktemp)

@@ -26,9 +26,10 @@ for home in /root /home/vagrant; do
 done
 
 cat > /etc/profile.d/kanslab.sh <<'PROFILE'
-# kanslab lab shell conveniences (as in the course: kubectl completion, alias k)
-if command -v kubectl >/dev/null 2>&1 && [ -n "${BASH_VERSION:-}" ]; then
-  source <(kubectl completion bash)
+# kanslab lab shell conveniences (as in the course: kubectl completion, alias k); plain sh
+# syntax, since /etc/profile may be read by dash
+if [ -n "${BASH_VERSION:-}" ] && command -v kubectl >/dev/null 2>&1; then
+  eval "$(kubectl completion bash)"
   alias k=kubectl
   complete -o default -F __start_kubectl k
 fi

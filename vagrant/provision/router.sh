@@ -51,7 +51,7 @@ for spec in "$@"; do
   dev=${spec%%=*}
   addr=${spec#*=}
   for _ in $(seq 1 50); do
-    ip -o addr show dev "$dev" 2>/dev/null | grep -q " ${addr} " && break
+    [[ "$(ip -o addr show dev "$dev" 2>/dev/null)" == *" ${addr} "* ]] && break
     sleep 0.2
   done
   # networkd did not (yet) make it: make it now; the files above make it again after a reboot
@@ -79,8 +79,16 @@ systemctl enable frr >/dev/null 2>&1
 if [ "$restart" = yes ] || ! systemctl is-active --quiet frr; then
   systemctl restart frr
 fi
-vtysh -c 'show running-config' | grep -q 'bgp listen range' || {
+running=""
+for _ in $(seq 1 30); do  # bgpd takes a moment after a restart
+  running=$(vtysh -c 'show running-config' 2>/dev/null || true)
+  if grep -q 'bgp listen range' <<<"$running"; then
+    break
+  fi
+  sleep 1
+done
+if ! grep -q 'bgp listen range' <<<"$running"; then
   echo "[kanslab] FRR is running without the lab's BGP configuration" >&2
   exit 1
-}
+fi
 log "router ready"

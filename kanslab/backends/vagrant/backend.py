@@ -51,6 +51,7 @@ class VagrantBackend:
         self.connect_timeout, self.reconnect_timeout = connect_timeout, reconnect_timeout
         self._pool: SSHPool | None = None
         self._topo: Topology | None = None
+        self._base: Topology | None = None
         self.source = ""
         self.kube = KubeAccess(self, kubeconfig_path)
 
@@ -87,7 +88,9 @@ class VagrantBackend:
         return "worker"
 
     def _base_topology(self) -> Topology:
-        return load_topology(self._topology_arg)
+        if self._base is None:
+            self._base = load_topology(self._topology_arg)
+        return self._base
 
     @property
     def topology(self) -> Topology:
