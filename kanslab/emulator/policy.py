@@ -241,7 +241,10 @@ class _Renderer:
         fwd.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Policy explicitly accepted packet.')} -j ACCEPT")
         inp.append(f"-i cali+ {_comment('from a local pod to this node')} -g cali-wl-to-host")
         to_host.append("-j cali-from-wl-dispatch")
-        to_host.append(f"{_comment('Configured DefaultEndpointToHostAction')} -j ACCEPT")
+        # calico.yaml sets FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT; a FelixConfiguration may say otherwise
+        action = {"drop": "DROP", "return": "RETURN"}.get(
+            str((self.view.get("felix") or {}).get("defaultEndpointToHostAction", "Accept")).lower(), "ACCEPT")
+        to_host.append(f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
         for pod in sorted(self.local_pods, key=lambda p: p["interface"]):
             fw = self.endpoint_chain(pod, _EGRESS, policies)
             tw = self.endpoint_chain(pod, _INGRESS, policies)

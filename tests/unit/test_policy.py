@@ -198,6 +198,16 @@ def test_pod_to_its_own_node_passes_its_egress_policy(cluster):
     assert cluster.tables()["k8s-w1"].verdict(pkt, "INPUT") == "DROP"
 
 
+def test_default_endpoint_to_host_action_comes_from_felix_configuration(cluster):
+    z = cluster.pods()["z/a"]  # on k8s-w1, selected by no policy
+    pkt = {"src": z["ip"], "dst": "192.168.10.101", "proto": "TCP", "dport": 10250, "state": "NEW",
+           "iif": z["interface"], "oif": ""}
+    assert cluster.tables()["k8s-w1"].verdict(pkt, "INPUT") == "ACCEPT"
+    res.apply(cluster.ds, TOPO, {"apiVersion": "projectcalico.org/v3", "kind": "FelixConfiguration",
+                                 "metadata": {"name": "default"}, "spec": {"defaultEndpointToHostAction": "Drop"}})
+    assert cluster.tables()["k8s-w1"].verdict(pkt, "INPUT") == "DROP"
+
+
 def test_traffic_that_is_not_a_pods_is_left_alone(cluster):
     cluster.apply([np(ns, "deny", DENY_ALL) for ns in NAMESPACES])
     t = cluster.tables()["k8s-w1"]
