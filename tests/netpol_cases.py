@@ -76,9 +76,10 @@ class Expect:
         return self.set(frm, "*", False).set(frm, allowed, True)
 
     def frame(self):
+        """As a DataFrame like lab.reachability's; the diagonal is allowed (a pod cannot block itself)."""
         import pandas as pd
 
-        return pd.DataFrame([[self.cells[(f, t)] for t in PODS] for f in PODS],
+        return pd.DataFrame([[self.cells[(f, t)] or f == t for t in PODS] for f in PODS],
                             index=pd.Index(PODS, name="from"), columns=pd.Index(PODS, name="to"))
 
 
