@@ -41,6 +41,7 @@ class Agent:
         self.pods = PodServer(self.stop)
         self.applied_pods: dict[str, dict] = {}
         self.bird_cfg: dict[str, str] = {}
+        self.iptables: dict[str, str] = {}  # rules last restored per node
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.kernel_ipip = ipip_module_available()
         self.states: dict[str, felix.NodeState] = {}
@@ -143,7 +144,10 @@ class Agent:
     def _reconcile_iptables(self, node: str, view: dict) -> None:
         """natOutgoing (nat table) and NetworkPolicy (filter table), replaced whole in one restore."""
         rules = "\n".join(felix.nat_rules(self.states[node].pools) + policy.filter_rules(view)) + "\n"
+        if self.iptables.get(node) == rules:
+            return  # most changes (a pod on another node, a label) leave this node's rules as they are
         run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
+        self.iptables[node] = rules
 
     def _reconcile_bird(self, node: str, bn) -> bool:
         """Write the node's BIRD config; True when a running BIRD was told to reload it."""
