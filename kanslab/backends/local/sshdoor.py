@@ -79,6 +79,7 @@ def prepare(names: Names, topo: Topology) -> dict[str, int]:
         login.write_text(
             "#!/bin/bash\n# ForceCommand: a shell (or the command) on this lab host, with its tools on PATH\n"
             f"export PATH='{env['PATH']}' KANSLAB_HOST='{host}' PYTHONPATH='{env['PYTHONPATH']}'\n"
+            'case "$SSH_ORIGINAL_COMMAND" in internal-sftp|*sftp-server) exec /usr/lib/openssh/sftp-server ;; esac\n'
             'if [ -n "$SSH_ORIGINAL_COMMAND" ]; then exec bash -c "$SSH_ORIGINAL_COMMAND"; fi\n'
             f"exec bash --rcfile '{hd / 'bashrc'}' -i\n")
         os.chmod(login, 0o755)
@@ -86,6 +87,9 @@ def prepare(names: Names, topo: Topology) -> dict[str, int]:
             f"HostKey {d / 'host_key'}\nAuthorizedKeysFile {d / 'authorized_keys'}\n"
             "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "UsePAM no\nStrictModes no\nPidFile none\nPrintMotd no\nPrintLastLog no\nAcceptEnv LANG LC_*\n"
+            # bash started by sshd reads ~/.bashrc unless SHLVL is already set; the machine's root
+            # .bashrc (pyenv, conda) must not cost every lab command hundreds of milliseconds
+            "SetEnv SHLVL=1\n"
             f"ForceCommand {login}\nSubsystem sftp internal-sftp\n")
         known.append(f"[127.0.0.1]:{port} {' '.join(host_pub)}")
         cfg.append(f"Host {host}\n  HostName 127.0.0.1\n  User root\n  Port {port}\n"
