@@ -2,7 +2,8 @@
 
 from .errors import CommandError, InvalidInput, KanslabError, LabError, NotFound, NotSupported, ParseError
 from .lab import Lab, connect
+from .waiting import wait_for
 
-__all__ = ["connect", "Lab", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
+__all__ = ["connect", "Lab", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
            "NotSupported", "LabError"]
 __version__ = "0.1.0"

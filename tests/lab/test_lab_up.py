@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import time
 
 import pytest
 
-from kanslab import InvalidInput, parse
+from kanslab import InvalidInput, parse, wait_for
 from kanslab.errors import KanslabError
 
 pytestmark = pytest.mark.lab
 
 
-def wait_for(check, timeout=20.0, interval=0.1):
-    """Poll a state until it holds (never a fixed sleep); returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def test_node_status_lists_the_mesh(lab):

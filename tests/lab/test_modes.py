@@ -11,13 +11,12 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import time
 from contextlib import contextmanager
 
 import pytest
 import yaml
 
-from kanslab import CommandError, parse, plot
+from kanslab import CommandError, parse, plot, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -61,14 +60,6 @@ spec:
 
 # -- helpers ---------------------------------------------------------------------------------
 
-def wait_for(check, timeout: float = 20.0, interval: float = 0.1):
-    """Poll a state until it holds (never a fixed sleep); returns the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def patch_pool(lab, **spec) -> str:
