@@ -307,7 +307,9 @@ class SSHHost:
         self._pins[ep.name] = got
 
     def _authenticate(self, t: paramiko.Transport) -> None:
-        keys = self._keys()
+        keys = list(self._keys())
+        if not self.ep.identities_only and os.environ.get("SSH_AUTH_SOCK"):
+            keys += list(paramiko.Agent().get_keys())  # as ssh does: the agent's keys after the files
         for k in keys:
             try:
                 t.auth_publickey(self.ep.user, k)
@@ -315,14 +317,6 @@ class SSHHost:
                 continue
             if t.is_authenticated():
                 return
-        if not self.ep.identities_only and os.environ.get("SSH_AUTH_SOCK"):
-            for k in paramiko.Agent().get_keys():
-                try:
-                    t.auth_publickey(self.ep.user, k)
-                except paramiko.AuthenticationException:
-                    continue
-                if t.is_authenticated():
-                    return
         offered = ", ".join(self.ep.identity_files) or "no identity files"
         raise AuthenticationFailed(self.name, f"{self.ep.user}@{self.ep.address} refused every key offered "
                                               f"({offered})")
