@@ -37,6 +37,14 @@ def lab_processes(prefix: str) -> list[int]:
     return out
 
 
+def cmdline(pid: int) -> str:
+    """A process's command line, or "" when it has already exited (the agent runs short-lived helpers)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def assert_nothing_left(prefix: str):
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not [ln for ln in netns.splitlines() if ln.startswith(prefix + "-")]
@@ -53,8 +61,7 @@ def test_down_after_sigkill(victim, root_before):
     lab = kanslab.connect("local", prefix=prefix)
     try:
         lab.up(progress=False)
-        pids = [p for p in lab_processes(prefix)
-                if victim in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+        pids = [p for p in lab_processes(prefix) if victim in cmdline(p)]
         assert pids, f"no {victim} process found"
         for p in pids:
             os.kill(p, signal.SIGKILL)
@@ -104,6 +111,26 @@ def test_down_after_up_itself_is_killed(stage, root_before):
     from tests.lab.conftest import root_ns_snapshot
 
     assert root_ns_snapshot() == root_before
+
+
+def test_down_kills_a_process_spawned_but_never_recorded():
+    """The window between fork and recording the pid: a crash there must not leave the process behind."""
+    from kanslab.backends.local.record import Record, teardown
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    prefix = f"kr{os.getpid() % 10000}"
+    rec = Record(prefix)
+    env = dict(os.environ) | rec.env_tag()  # what `up` does before it spawns the agent
+    child = subprocess.Popen(["sleep", "600"], env=env, start_new_session=True)
+    try:
+        teardown(prefix)  # the pid itself was never recorded
+        assert child.wait(timeout=5) == -signal.SIGKILL
+        assert not state_dir(prefix).exists()
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
 
 
 def test_a_hundred_pods_cost_no_processes(lab):

@@ -102,7 +102,7 @@ class LocalBackend:
 
     def _start_agent(self) -> None:
         log = open(self.names.dir / "agent.log", "w")
-        env = host_env(self.names, "agent")
+        env = host_env(self.names, "agent") | self.rec.env_tag()
         p = subprocess.Popen([sys.executable, "-m", "kanslab.backends.local.agent", "--prefix", self.prefix],
                              stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True, text=True)
         self.rec.add_pid(p.pid, "agent")

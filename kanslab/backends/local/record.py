@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 STATE_ROOT = Path(os.environ.get("KANSLAB_STATE_ROOT", "/run/kanslab"))
+TAG_VAR = "KANSLAB_LAB_TAG"
 
 
 def state_dir(prefix: str) -> Path:
@@ -50,6 +51,19 @@ class Record:
 
     def add_pid(self, pid: int, what: str) -> None:
         self.add("pid", pid=pid, start=_proc_start_time(pid), what=what)
+
+    def env_tag(self) -> dict[str, str]:
+        """An environment marker to give a process *before* it is spawned.
+
+        A pid can only be recorded after the fork, so a crash in between would leave an unrecorded
+        process; the tag is recorded first and inherited by the process and its children.
+        """
+        for e in self.entries():
+            if e["kind"] == "envtag":
+                return {TAG_VAR: e["value"]}
+        value = f"{self.prefix}-{os.urandom(6).hex()}"
+        self.add("envtag", value=value)
+        return {TAG_VAR: value}
 
     def entries(self) -> list[dict]:
         if not self.path.exists():
@@ -101,12 +115,35 @@ def _pids_in_netns(inodes: set[int]) -> list[int]:
     return found
 
 
+def _pids_with_env(markers: set[bytes]) -> list[int]:
+    """Processes carrying one of the recorded environment tags (never ourselves or our ancestors)."""
+    spared, pid = set(), os.getpid()
+    while pid > 1:  # a `kanslab down` typed inside a lab shell must not kill its own shell
+        spared.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) in spared:
+            continue
+        try:
+            env = set((d / "environ").read_bytes().split(b"\0"))
+        except OSError:
+            continue
+        if env & markers:
+            found.append(int(d.name))
+    return found
+
+
 def teardown(prefix: str) -> list[str]:
     """Undo everything in the record, newest first. Returns a log of what was removed."""
     rec = Record(prefix)
     entries = rec.entries()
     log: list[str] = []
-    # 1. processes: recorded pids, pids in recorded pidfiles, and anything left inside our namespaces
+    # 1. processes: recorded pids, pids in recorded pidfiles, processes carrying the lab's env tag,
+    #    and anything left inside our namespaces
     for e in reversed(entries):
         if e["kind"] == "pid":
             _kill(e["pid"], e.get("start"))
@@ -119,6 +156,10 @@ def teardown(prefix: str) -> list[str]:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
                 if e.get("match", "") in cmd:
                     _kill(pid, _proc_start_time(pid))
+    tags = {f"{TAG_VAR}={e['value']}".encode() for e in entries if e["kind"] == "envtag"}
+    for pid in _pids_with_env(tags) if tags else []:
+        _kill(pid, _proc_start_time(pid))
+        log.append(f"killed tagged pid {pid}")
     inodes = {i for i in (_ns_inode(n) for n in rec.netns()) if i is not None}
     for pid in _pids_in_netns(inodes):
         _kill(pid, _proc_start_time(pid))
