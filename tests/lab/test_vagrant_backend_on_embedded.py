@@ -97,17 +97,48 @@ def test_pods_exec_and_a_capture_on_the_router(vlab):
         vlab.delete(manifest.read_text())
 
 
-def test_chapter_01_runs_on_the_vagrant_backend(ssh_config, monkeypatch):
-    """notebooks/01-modes.ipynb, unchanged, with KANSLAB_BACKEND=vagrant: every check cell holds."""
+def test_reachability_probes_from_the_client_pods_namespace(vlab, embedded):
+    """The vagrant backend probes from each client pod's namespace on its node (the pods have no
+    shell): its matrix is the embedded lab's own, before and after a policy, TCP and UDP."""
+    pods = {"echo1": "k8s-w1", "echo2": "k8s-w2", "echo3": "k8s-w0"}
+    manifest = "---\n".join(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {p}, labels: {{app: echo}}}}\nspec:\n  nodeName: {n}\n"
+        "  containers: [{name: c, image: registry.k8s.io/e2e-test-images/agnhost:2.47, "
+        "ports: [{containerPort: 80}, {containerPort: 81, protocol: UDP}]}]\n" for p, n in pods.items())
+    only_echo_in = ("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: only-echo-in}\n"
+                    "spec:\n  podSelector: {matchExpressions: [{key: app, operator: Exists}]}\n"
+                    "  ingress: [{from: [{podSelector: {matchLabels: {app: echo}}}]}]\n")
+    vlab.apply(manifest)
+    try:
+        assert vlab.reachability(pods=list(pods)).values.all()
+        assert vlab.reachability(pods=list(pods), port=81, protocol="UDP").values.all()
+        vlab.kubectl("label pod echo1 app=lonely --overwrite")  # still selected, no longer an allowed peer
+        vlab.apply(only_echo_in)
+        for port, proto in ((80, "TCP"), (81, "UDP")):
+            remote = vlab.reachability(pods=list(pods), port=port, protocol=proto)
+            local = embedded.reachability(pods=list(pods), port=port, protocol=proto)
+            assert remote.equals(local), f"{proto}: vagrant backend\n{remote}\nembedded\n{local}"
+            assert not remote.loc["default/echo1", "default/echo2"] and not remote.loc["default/echo1", "default/echo3"]
+            assert remote.loc["default/echo2", "default/echo1"] and remote.loc["default/echo3", "default/echo2"]
+    finally:
+        vlab.kubectl("delete networkpolicy only-echo-in --ignore-not-found")
+        vlab.delete(manifest)
+
+
+@pytest.mark.parametrize("chapter", ["01-modes.ipynb", "03-policy.ipynb"])
+def test_chapter_runs_on_the_vagrant_backend(chapter, ssh_config, monkeypatch):
+    """The chapter, unchanged, with KANSLAB_BACKEND=vagrant: every check cell holds (01 switches
+    modes and captures on the router; 03 measures reachability matrices from the pods)."""
     import nbformat
     from nbclient import NotebookClient
 
+    path = CHAPTER_01.parent / chapter
     monkeypatch.setenv("KANSLAB_BACKEND", "vagrant")
     monkeypatch.setenv("KANSLAB_SSH_CONFIG", str(ssh_config))
-    nb = nbformat.read(CHAPTER_01, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(CHAPTER_01.parent)}}
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
                    ).execute()
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert "kanslab.connect()" in first.source
     checks = [c for c in nb.cells if c.cell_type == "code" and "assert" in c.source]
-    assert len(checks) >= 8
+    assert len(checks) >= 5

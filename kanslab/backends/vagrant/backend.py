@@ -217,6 +217,14 @@ class VagrantBackend:
             raise CommandError(f"{ns}/{pod}", cmd, r.exit_status, r.stderr, r.stdout)
         return r.stdout
 
+    def probe(self, pairs: list[tuple[str, str]], port: int, protocol: str = "TCP",
+              timeout: float = 1.0) -> list[bool]:
+        """Connection attempts from client pods ("ns/pod") to server IPs, made inside each client
+        pod's network namespace on its node (see `probe.py`); one bool per pair."""
+        from .probe import probe
+
+        return probe(self, pairs, port, protocol, timeout)
+
     def capture(self, host: str, bpf: str = "", iface: str = "any", count: int = 10000, seconds: float = 60,
                 directory: str | None = None) -> SSHCapture:
         return SSHCapture(self.pool.host(host), bpf=bpf, iface=iface, count=count, seconds=seconds,
