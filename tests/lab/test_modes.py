@@ -92,6 +92,16 @@ def reaches(lab, src: str, dst: str, pods: dict, timeout: float = 10.0) -> bool:
     return bool(wait_for(lambda: reach(lab, src, dst, pods), timeout))
 
 
+def capture_webpod1_to_2_and_3(lab, web_pods) -> tuple:
+    """webpod1 (k8s-w1) reaches webpod2 (k8s-w2, same subnet) and webpod3 (k8s-w0, across the
+    router) while the router and k8s-w2's NIC capture: (router capture, k8s-w2 capture)."""
+    with lab.capture("router", bpf=ANY_MODE, seconds=20) as rtr, \
+            lab.capture("k8s-w2", bpf=ANY_MODE, iface="enp0s8", seconds=20) as w2:
+        assert reaches(lab, "webpod1", "webpod2", web_pods)
+        assert reaches(lab, "webpod1", "webpod3", web_pods)
+    return rtr, w2
+
+
 def ipip_routes(blocks: dict) -> dict:
     return {blocks["k8s-m"]: (M, "tunl0", "bird", True), blocks["k8s-w2"]: (W2, "tunl0", "bird", True),
             blocks["k8s-w0"]: (W0, "tunl0", "bird", True), blocks["k8s-w1"]: ("blackhole", "bird")}
@@ -166,10 +176,7 @@ def test_ipip_always(lab, web_pods, blocks):
         remote = rn[rn.prefix.isin([blocks[n] for n in ("k8s-m", "k8s-w2", "k8s-w0")])]
         assert set(remote.iface) == {"tunl0"} and set(remote["flags"]) == {"UG"}
 
-        with lab.capture("router", bpf=ANY_MODE, seconds=20) as rtr, \
-                lab.capture("k8s-w2", bpf=ANY_MODE, iface="enp0s8", seconds=20) as w2:
-            assert reaches(lab, "webpod1", "webpod2", web_pods)
-            assert reaches(lab, "webpod1", "webpod3", web_pods)
+        rtr, w2 = capture_webpod1_to_2_and_3(lab, web_pods)
     r, w = rtr.packets, w2.packets
     pod1, pod2, pod3 = web_pods["webpod1"], web_pods["webpod2"], web_pods["webpod3"]
     # w1 -> w0 crosses the router as protocol 4: node addresses outside, pod addresses inside
@@ -251,10 +258,7 @@ def test_ipip_crosssubnet(lab, web_pods, blocks):
         want = {blocks["k8s-m"]: (M, "enp0s8", "bird", False), blocks["k8s-w2"]: (W2, "enp0s8", "bird", False),
                 blocks["k8s-w0"]: (W0, "tunl0", "bird", True), blocks["k8s-w1"]: ("blackhole", "bird")}
         assert wait_routes(lab, want) == want
-        with lab.capture("router", bpf=ANY_MODE, seconds=20) as rtr, \
-                lab.capture("k8s-w2", bpf=ANY_MODE, iface="enp0s8", seconds=20) as w2:
-            assert reaches(lab, "webpod1", "webpod2", web_pods)
-            assert reaches(lab, "webpod1", "webpod3", web_pods)
+        rtr, w2 = capture_webpod1_to_2_and_3(lab, web_pods)
     pod1, pod2, pod3 = web_pods["webpod1"], web_pods["webpod2"], web_pods["webpod3"]
     w, r = w2.packets, rtr.packets
     assert len(w) >= 6 and set(w.encap) == {"none"} and pairs(w, outer=True) == both_ways(pod1, pod2)
@@ -270,10 +274,7 @@ def test_vxlan_always(lab, web_pods, blocks):
         assert wait_routes(lab, want) == want
         link = lab.sh("k8s-w1", "ip -d link show vxlan.calico")
         assert "vxlan id 4096" in link and "dstport 4789" in link and f"local {W1}" in link
-        with lab.capture("router", bpf=ANY_MODE, seconds=20) as rtr, \
-                lab.capture("k8s-w2", bpf=ANY_MODE, iface="enp0s8", seconds=20) as w2:
-            assert reaches(lab, "webpod1", "webpod2", web_pods)
-            assert reaches(lab, "webpod1", "webpod3", web_pods)
+        rtr, w2 = capture_webpod1_to_2_and_3(lab, web_pods)
     pod1, pod2, pod3 = web_pods["webpod1"], web_pods["webpod2"], web_pods["webpod3"]
     r, w = rtr.packets, w2.packets
     assert len(r) >= 6 and set(r.encap) == {"vxlan"} and set(r.vni) == {4096}
@@ -297,10 +298,7 @@ def test_vxlan_crosssubnet(lab, web_pods, blocks):
         node_x = {label.split("<br>")[0]: x for label, x in zip(nodes.text, nodes.x, strict=True)}
         vx = next(t for t in fig.data if t.name == "VXLAN via vxlan.calico: blocks")
         assert list(vx.text) == [blocks["k8s-w0"]] and vx.x[0] == node_x["<b>k8s-w0</b>"]
-        with lab.capture("router", bpf=ANY_MODE, seconds=20) as rtr, \
-                lab.capture("k8s-w2", bpf=ANY_MODE, iface="enp0s8", seconds=20) as w2:
-            assert reaches(lab, "webpod1", "webpod2", web_pods)
-            assert reaches(lab, "webpod1", "webpod3", web_pods)
+        rtr, w2 = capture_webpod1_to_2_and_3(lab, web_pods)
     pod1, pod2, pod3 = web_pods["webpod1"], web_pods["webpod2"], web_pods["webpod3"]
     w, r = w2.packets, rtr.packets
     assert len(w) >= 6 and set(w.encap) == {"none"} and pairs(w, outer=True) == both_ways(pod1, pod2)
