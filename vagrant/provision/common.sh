@@ -69,8 +69,8 @@ if [ "$apt_changed" = yes ] || ! dpkg -s kubeadm containerd.io >/dev/null 2>&1; 
   apt-get update -qq
 fi
 
-log "kubelet, kubeadm, kubectl, containerd.io and the course's tools"
-pkgs="kubelet kubeadm kubectl containerd.io tree jq bridge-utils net-tools conntrack ipset tcpdump wireguard"
+log "kubelet, kubeadm, kubectl, containerd.io and the course's tools (netcat: kanslab's reachability probe)"
+pkgs="kubelet kubeadm kubectl containerd.io tree jq bridge-utils net-tools conntrack ipset tcpdump wireguard netcat-openbsd"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
