@@ -35,6 +35,7 @@ SPEC_FIELDS = {
                          "listenPort": "int", "bindMode": "string", "ignoredInterfaces": "list",
                          "nodeMeshPassword": "", "nodeMeshMaxRestartTime": "string",
                          "localWorkloadPeeringIPV4": "string", "localWorkloadPeeringIPV6": "string"},
+    "IPReservation": {"reservedCIDRs": "list"},
 }
 # FelixConfiguration has ~150 fields; check the types of the ones the course touches, accept the rest
 FELIX_TYPED = {"prometheusMetricsEnabled": "bool", "prometheusMetricsPort": "int", "wireguardEnabled": "bool",
@@ -257,6 +258,35 @@ def normalize_felixconfig(obj: dict) -> dict:
     check_name("FelixConfiguration", name)
     strict_decode("FelixConfiguration", obj, FELIX_TYPED, check_unknown=False)
     return _calico_obj("FelixConfiguration", obj, dict(obj.get("spec") or {}))
+
+
+def reserved_network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """libcalico-go's ParseCIDROrIP: an address (a /32 or /128) or a CIDR, host bits allowed."""
+    if "/" not in text:
+        return ipaddress.ip_network(ipaddress.ip_address(text))
+    return ipaddress.ip_interface(text).network
+
+
+def normalize_ipreservation(obj: dict) -> dict:
+    """An IPReservation: spec.reservedCIDRs, each an IP or a CIDR (struct tag `cidrs`, as Calico v3.28)."""
+    name = obj["metadata"]["name"]
+    check_name("IPReservation", name)
+    strict_decode("IPReservation", obj)
+    cidrs = (obj.get("spec") or {}).get("reservedCIDRs") or []
+    bad = [c for c in cidrs if not isinstance(c, str)]
+    if bad:
+        raise ApplyError("IPReservation", name, "error unmarshaling JSON: while decoding JSON: json: cannot "
+                         f"unmarshal {_json_type(bad[0])} into Go struct field IPReservationSpec.spec.reservedCIDRs "
+                         "of type string", file_invalid=True)
+    for c in cidrs:
+        try:
+            reserved_network(c)
+        except ValueError:
+            # Go's %v of a []string: [a b c]
+            raise ApplyError("IPReservation", name, calico_field_error([(
+                "ReservedCIDRs", "[" + " ".join(cidrs) + "]",
+                "Reason: failed to validate Field: ReservedCIDRs because of Tag: cidrs ")])) from None
+    return _calico_obj("IPReservation", obj, {"reservedCIDRs": list(cidrs)} if cidrs else {})
 
 
 def normalize_kubecontrollersconfig(obj: dict) -> dict:

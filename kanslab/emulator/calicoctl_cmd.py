@@ -35,20 +35,21 @@ for _kind, _names in {
                                      "kubecontrollersconfig", "kubecontrollersconfigs"),
     "CalicoNode": ("node", "nodes", "no", "nos"),
     "WorkloadEndpoint": ("workloadendpoint", "workloadendpoints", "wep", "weps"),
+    "IPReservation": ("ipreservation", "ipreservations", "reservation", "reservations"),
 }.items():
     for _n in _names:
         KIND_ALIASES[_n] = _kind
 NOT_EMULATED_KINDS = ("globalnetworkpolicy", "globalnetworkpolicies", "gnp", "networkpolicy", "networkpolicies",
                       "policy", "hostendpoint", "hostendpoints", "hep", "profile", "profiles", "pro",
                       "networkset", "networksets", "netsets", "globalnetworkset", "globalnetworksets",
-                      "ipreservation", "ipreservations", "tier", "tiers", "bgpfilter", "bgpfilters",
+                      "tier", "tiers", "bgpfilter", "bgpfilters",
                       "clusterinformation", "clusterinformations", "caliconodestatus", "caliconodestatuses",
                       "ipamconfiguration", "ipamconfigurations", "ipamconfig", "ipamconfigs")
 SUPPORTED = ("calicoctl get|apply|create|delete|patch|label, node status, ipam show "
              "[--show-blocks|--show-borrowed|--show-configuration|--ip=IP], "
              "ipam configure --strictaffinity=true|false, version")
 SUPPORTED_KINDS = "ippool, bgppeer, bgpconfiguration, felixconfiguration, kubecontrollersconfiguration, node, " \
-                  "workloadendpoint"
+                  "workloadendpoint, ipreservation"
 SHOWN_KIND = {"CalicoNode": "Node"}
 
 
@@ -93,6 +94,12 @@ def _global_as(ctx: CliContext) -> str:
     return str(asn) if asn is not None else "64512"
 
 
+def _join_and_truncate(items: list[str], sep: str, limit: int) -> str:
+    """calicoctl's `joinAndTruncate` template function: joined, cut to `limit` with "..." at the end."""
+    text = sep.join(items)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _row(kind: str, o: dict, headings: list[str], ctx: CliContext) -> list[str]:
     s, m = o.get("spec") or {}, o["metadata"]
     cells = {"NAME": m["name"], "NAMESPACE": m.get("namespace", "")}
@@ -115,6 +122,8 @@ def _row(kind: str, o: dict, headings: list[str], ctx: CliContext) -> list[str]:
         bgp = s.get("bgp")
         asn = "" if bgp is None else (str(bgp["asNumber"]) if bgp.get("asNumber") else f"({_global_as(ctx)})")
         cells.update({"ASN": asn, "IPV4": (bgp or {}).get("ipv4Address", ""), "IPV6": (bgp or {}).get("ipv6Address", "")})
+    elif kind == "IPReservation":
+        cells["CIDRS"] = _join_and_truncate(s.get("reservedCIDRs") or [], ",", 80)
     elif kind == "WorkloadEndpoint":
         cells.update({"WORKLOAD": s.get("workload") or s.get("pod", ""), "NODE": s.get("node", ""),
                       "NETWORKS": ",".join(s.get("ipNetworks") or []), "INTERFACE": s.get("interfaceName", ""),
@@ -131,6 +140,7 @@ HEADINGS = {
     "FelixConfiguration": (["NAME"], ["NAME"]),
     "KubeControllersConfiguration": (["NAME"], ["NAME"]),
     "CalicoNode": (["NAME"], ["NAME", "ASN", "IPV4", "IPV6"]),
+    "IPReservation": (["NAME"], ["NAME", "CIDRS"]),
     "WorkloadEndpoint": (["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
                          ["NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS"]),
 }
@@ -148,7 +158,8 @@ def _not_exist(kind: str, name: str) -> str:
     shown = SHOWN_KIND.get(kind, kind)
     plural = {"IPPool": "ippools", "BGPPeer": "bgppeers", "BGPConfiguration": "bgpconfigurations",
               "FelixConfiguration": "felixconfigurations", "KubeControllersConfiguration":
-              "kubecontrollersconfigurations", "WorkloadEndpoint": "workloadendpoints"}.get(kind)
+              "kubecontrollersconfigurations", "WorkloadEndpoint": "workloadendpoints",
+              "IPReservation": "ipreservations"}.get(kind)
     detail = f'nodes "{name}" not found' if kind == "CalicoNode" else f'{plural}.crd.projectcalico.org "{name}" not found'
     return f"resource does not exist: {shown}({name}) with error: {detail}"
 

@@ -28,7 +28,7 @@ from ..errors import InvalidInput
 KINDS = (
     "Namespace", "Pod", "Node", "NetworkPolicy",
     "IPPool", "BGPPeer", "BGPConfiguration", "FelixConfiguration", "KubeControllersConfiguration",
-    "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig",
+    "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig", "IPReservation",
 )
 NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint"})
 

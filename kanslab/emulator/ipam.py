@@ -13,6 +13,11 @@ lab programs look like a real cluster's (research/kans-lab.md 4.5/4.6):
   172.16.158.0/24, ...) yet every run of the lab gets the same ones.
 - strictAffinity false (default): a node may take a specific IP, or spill over, into another
   node's block (a "borrowed" IP, exported as a /32). true: "Block host affinity does not match".
+- IPReservation objects (spec.reservedCIDRs) are skipped by auto-assignment (pods without ipAddrs,
+  tunnel addresses); a block they cover entirely is never claimed or borrowed from. A specific IP
+  (the ipAddrs annotation) may still take a reserved address, and addresses already in use when a
+  reservation is made stay assigned (libcalico-go's AutoAssign passes the reservations to the
+  block's autoAssign; AssignIP does not consult them).
 
 Blocks are stored as IPAMBlock objects (name like Calico's KDD: 172-16-116-0-24) with
 spec {cidr, affinity, allocations {ordinal: {handle, attrs}}, released [ordinals]}; affinities as
@@ -175,18 +180,58 @@ def _claim_block(tx, node: str, cidr: str) -> dict:
     return block
 
 
-def _free_ordinal(block: dict) -> int | None:
-    """Calico's next ordinal: lowest never-used one, else the oldest released one."""
+def reserved_networks(tx) -> list[ipaddress.IPv4Network]:
+    """The IPv4 networks of every IPReservation (an address counts as a /32)."""
+    from .calico_objects import reserved_network
+
+    out = []
+    for r in tx.list("IPReservation"):
+        for text in (r.get("spec") or {}).get("reservedCIDRs") or []:
+            try:
+                net = reserved_network(str(text).strip())
+            except ValueError:  # validation keeps these out; Calico skips them too
+                continue
+            if net.version == 4:
+                out.append(net)
+    return out
+
+
+def reserved_by(reserved: list[ipaddress.IPv4Network], ip: str) -> ipaddress.IPv4Network | None:
+    """The reservation that covers `ip`, if any."""
+    addr = ipaddress.ip_address(ip)
+    return next((n for n in reserved if addr in n), None)
+
+
+def _wholly_reserved(cidr: str, reserved: list[ipaddress.IPv4Network]) -> bool:
+    """libcalico-go's MatchesWholeCIDR: the reservations together cover every address of `cidr`."""
+    net = _net(cidr)
+    if any(net.subnet_of(r) for r in reserved):
+        return True
+    inside = [r for r in reserved if r.subnet_of(net)]
+    covered = set()
+    for r in inside:
+        covered.update(range(int(r.network_address), int(r.broadcast_address) + 1))
+    return len(covered) == net.num_addresses
+
+
+def _free_ordinal(block: dict, reserved: list[ipaddress.IPv4Network] | None = None) -> int | None:
+    """Calico's next ordinal: lowest never-used one, else the oldest released one; reserved ones skipped."""
     spec = block["spec"]
-    size = _net(spec["cidr"]).num_addresses
+    net = _net(spec["cidr"])
+    size = net.num_addresses
     allocated = spec.get("allocations") or {}
     released = spec.get("released") or []
     released_set = set(released)
+    mine = [r for r in reserved or [] if r.overlaps(net)]
+
+    def usable(o: int) -> bool:
+        return str(o) not in allocated and not (mine and any(net.network_address + o in r for r in mine))
+
     for o in range(size):
-        if str(o) not in allocated and o not in released_set:
+        if o not in released_set and usable(o):
             return o
     for o in released:
-        if str(o) not in allocated:
+        if usable(o):
             return o
     return None
 
@@ -199,8 +244,9 @@ def _take(tx, block: dict, ordinal: int, handle: str, attrs: dict) -> str:
     return _ip_at(spec["cidr"], ordinal)
 
 
-def _unclaimed_block(tx, pool: dict, node: str) -> str | None:
-    """The block `node` claims next in `pool`: a hash of its name, probing upwards to a free one."""
+def _unclaimed_block(tx, pool: dict, node: str, reserved: list | None = None) -> str | None:
+    """The block `node` claims next in `pool`: a hash of its name, probing upwards to a free one
+    (one that no reservation covers entirely)."""
     net = _net(pool["spec"]["cidr"])
     size = int(pool["spec"].get("blockSize", 26))
     count = 2 ** (size - net.prefixlen)
@@ -210,7 +256,7 @@ def _unclaimed_block(tx, pool: dict, node: str) -> str | None:
     base = int(net.network_address)
     for i in range(count):
         cidr = f"{ipaddress.ip_address(base + ((start + i) % count) * step)}/{size}"
-        if cidr not in taken:
+        if cidr not in taken and not (reserved and _wholly_reserved(cidr, reserved)):
             return cidr
     return None
 
@@ -225,27 +271,28 @@ def auto_assign(tx, node: str, handle: str, attrs: dict, *, use: str = "Workload
         raise IpamError(f"no configured Calico pools for node {node}")
     cfg = ipam_config(tx)
     pool_nets = [_net(p["spec"]["cidr"]) for p in pools]
+    reserved = reserved_networks(tx)
 
     def in_pools(cidr: str) -> bool:
         return any(_net(cidr).subnet_of(n) for n in pool_nets)
 
     mine = [b for b in list_blocks(tx) if block_owner(b) == node and in_pools(b["spec"]["cidr"])]
     for block in mine:
-        o = _free_ordinal(block)
+        o = _free_ordinal(block, reserved)
         if o is not None:
             return _take(tx, block, o, handle, attrs)
     may_claim = cfg["autoAllocateBlocks"] and (
         not cfg["maxBlocksPerHost"] or len(node_blocks(tx, node)) < int(cfg["maxBlocksPerHost"]))
     if may_claim:
         for pool in pools:
-            cidr = _unclaimed_block(tx, pool, node)
+            cidr = _unclaimed_block(tx, pool, node, reserved)
             if cidr:
                 block = _claim_block(tx, node, cidr)
-                return _take(tx, block, 0, handle, attrs)
+                return _take(tx, block, _free_ordinal(block, reserved), handle, attrs)
     if not cfg["strictAffinity"]:
         for block in list_blocks(tx):
             if in_pools(block["spec"]["cidr"]) and block_owner(block) != node:
-                o = _free_ordinal(block)
+                o = _free_ordinal(block, reserved)
                 if o is not None:
                     return _take(tx, block, o, handle, attrs)
     raise IpamError(f"no IP addresses available in pools {[p['spec']['cidr'] for p in pools]} for node {node}"

@@ -14,13 +14,14 @@ KUBECTL_RESOURCE = {
     "BGPConfiguration": "bgpconfiguration.projectcalico.org",
     "FelixConfiguration": "felixconfiguration.projectcalico.org",
     "KubeControllersConfiguration": "kubecontrollersconfiguration.projectcalico.org",
-    "CalicoNode": "node.projectcalico.org",
+    "CalicoNode": "node.projectcalico.org", "IPReservation": "ipreservation.projectcalico.org",
 }
 # the plural the API server uses in its messages ("pods \"x\" not found")
 PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPolicy": "networkpolicies",
           "IPPool": "ippools", "BGPPeer": "bgppeers", "BGPConfiguration": "bgpconfigurations",
           "FelixConfiguration": "felixconfigurations",
-          "KubeControllersConfiguration": "kubecontrollersconfigurations", "CalicoNode": "nodes"}
+          "KubeControllersConfiguration": "kubecontrollersconfigurations", "CalicoNode": "nodes",
+          "IPReservation": "ipreservations"}
 
 
 @dataclass(frozen=True)

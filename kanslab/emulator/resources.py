@@ -33,14 +33,15 @@ K8S_KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Pod"): "Pod", ("v1", "Nod
              ("networking.k8s.io/v1", "NetworkPolicy"): "NetworkPolicy"}
 CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "BGPConfiguration",
                 "FelixConfiguration": "FelixConfiguration",
-                "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode"}
+                "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode",
+                "IPReservation": "IPReservation"}
 CALICO_CANONICAL = frozenset(CALICO_KINDS.values())
 # kinds real clusters have but the lab does not emulate: refused with a clear message, not "no matches"
 KNOWN_ELSEWHERE = {"Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob", "Service",
                    "Endpoints", "EndpointSlice", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
                    "ClusterRole", "ClusterRoleBinding", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
                    "GlobalNetworkPolicy", "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
-                   "IPReservation", "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",
+                   "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",
                    "IPAMConfiguration", "StagedNetworkPolicy", "ServiceMonitor"}
 
 
@@ -56,7 +57,8 @@ def _classify(obj: dict, only: str | None) -> str:
         if kind in KNOWN_ELSEWHERE:
             err = ApplyError(kind, name, f"the embedded lab does not emulate {kind} ({api}); it runs Pods, "
                              "Namespaces, NetworkPolicies, Nodes and the Calico resources IPPool, BGPPeer, "
-                             "BGPConfiguration, FelixConfiguration, KubeControllersConfiguration",
+                             "BGPConfiguration, FelixConfiguration, KubeControllersConfiguration, "
+                             "IPReservation",
                              status="NotEmulated")
         else:
             err = ApplyError(kind, name, f'no matches for kind "{kind}" in version "{api}"', status="UnknownKind")
@@ -312,6 +314,8 @@ def _apply_calico(run: _Run, kind: str, obj: dict) -> Change:
         new = co.normalize_bgpconfig(obj)
     elif kind == "FelixConfiguration":
         new = co.normalize_felixconfig(obj)
+    elif kind == "IPReservation":
+        new = co.normalize_ipreservation(obj)
     else:
         new = co.normalize_kubecontrollersconfig(obj)
     if old is not None and run.mode == "create":

@@ -9,6 +9,7 @@ from .bird import bird_protocols, bird_routes
 from .calico import (
     calico_bgppeers,
     calico_ipam_blocks,
+    calico_ipam_borrowed,
     calico_ippools,
     calico_node_status,
     calico_nodes,
@@ -21,7 +22,7 @@ from .ping import ping
 from .routes import ip_route, route_n
 
 __all__ = [
-    "bird_protocols", "bird_routes", "calico_bgppeers", "calico_ipam_blocks", "calico_ippools",
+    "bird_protocols", "bird_routes", "calico_bgppeers", "calico_ipam_blocks", "calico_ipam_borrowed", "calico_ippools",
     "calico_node_status", "calico_nodes", "calico_weps", "frr_bgp_summary", "frr_routes",
     "iptables_save", "pcap", "ping", "ip_route", "route_n",
 ]

@@ -193,6 +193,53 @@ def calico_ipam_blocks(text: str | bytes) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------
+# calicoctl ipam show --show-borrowed
+
+BORROWED_COLUMNS = ["ip", "borrowing_node", "block", "block_owner", "type", "allocated_to"]
+_BORROWED_NOTE = re.compile(r"^Note: found \d+ IP allocations? without\b", re.I)
+
+
+def calico_ipam_borrowed(text: str | bytes) -> pd.DataFrame:
+    """`calicoctl ipam show --show-borrowed` -> one row per IP a node took from another node's block.
+
+    Columns: ip, borrowing_node, block, block_owner, type (`pod`, or the tunnel type) and
+    allocated_to (`namespace/pod` for pods). An empty table (nothing borrowed) gives an empty frame;
+    calicoctl's `Note: found N IP allocations without an explicit node association` line is ignored.
+    """
+    name = "calico_ipam_borrowed"
+    numbered = clean_numbered(text)
+    table = None
+    for seg in _segments(numbered):
+        if seg[0] == "line":
+            _, ln, s = seg
+            if table is not None and not is_chatter(s) and not _BORROWED_NOTE.match(s.strip()):
+                fail(name, "unexpected line after the table", s, ln)
+            continue
+        if not seg[1]:
+            continue
+        if table is not None:
+            fail(name, "more than one table in the text", seg[1][0][2], seg[1][0][0])
+        table = seg[1]
+    if table is None:
+        first = next(((ln, s) for ln, s in numbered if s.strip()), (None, None))
+        fail(name, "no `IP | BORROWING-NODE | BLOCK | ...` table found", first[1], first[0])
+    hln, hcells, hline = table[0]
+    header = [snake(c) for c in hcells]
+    if header[:2] != ["ip", "borrowing_node"] or "block_owner" not in header:
+        fail(name, "not a `calicoctl ipam show --show-borrowed` table", hline, hln)
+    records = []
+    for ln, cells, s in _merge_wrapped(name, table[1:], len(header)):
+        rec = dict(zip(header, cells, strict=True))
+        try:
+            ipaddress.ip_address(rec["ip"])
+            ipaddress.ip_network(rec["block"])
+        except (ValueError, KeyError) as e:
+            fail(name, f"bad cell {e}", s, ln)
+        records.append({c: rec.get(c, "") for c in BORROWED_COLUMNS})
+    return pd.DataFrame(records, columns=BORROWED_COLUMNS, dtype="object")
+
+
+# ------------------------------------------------------------------------------------------------
 # calicoctl get <kind> [-o wide]: whitespace tables
 
 _RUN = re.compile(r"\S+(?: \S+)*")  # a cell: words separated by single spaces

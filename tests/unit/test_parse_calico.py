@@ -8,6 +8,7 @@ import pytest
 from kanslab.parse.calico import (
     calico_bgppeers,
     calico_ipam_blocks,
+    calico_ipam_borrowed,
     calico_ippools,
     calico_node_status,
     calico_nodes,
@@ -509,3 +510,38 @@ def test_nodes_rejects_other_output():
 def test_nodes_date_after_rows_is_chatter():
     df = calico_nodes("NAME     \nk8s-m    \nk8s-w1   \nThu Nov  7 06:02:13 KST 2024\n")
     assert df["name"].tolist() == ["k8s-m", "k8s-w1"]
+
+
+# ------------------------------------------------------------------------------------------------
+# calicoctl ipam show --show-borrowed (the embedded lab's output after an ipAddrs pin on k8s-w2)
+
+LAB_BORROWED = """\
++----------------+----------------+-----------------+-------------+------+-------------------+
+|       IP       | BORROWING-NODE |      BLOCK      | BLOCK OWNER | TYPE |   ALLOCATED-TO    |
++----------------+----------------+-----------------+-------------+------+-------------------+
+| 172.16.148.200 | k8s-w2         | 172.16.148.0/24 | k8s-w1      | pod  | default/static-w2 |
++----------------+----------------+-----------------+-------------+------+-------------------+
+"""
+
+
+def test_ipam_borrowed_rows():
+    df = calico_ipam_borrowed(LAB_BORROWED)
+    assert list(df.columns) == ["ip", "borrowing_node", "block", "block_owner", "type", "allocated_to"]
+    assert df.to_dict("records") == [{"ip": "172.16.148.200", "borrowing_node": "k8s-w2",
+                                      "block": "172.16.148.0/24", "block_owner": "k8s-w1", "type": "pod",
+                                      "allocated_to": "default/static-w2"}]
+
+
+def test_ipam_borrowed_empty_table_and_note_line():
+    header_only = "\n".join(LAB_BORROWED.splitlines()[:3]) + "\n"
+    assert calico_ipam_borrowed(header_only).empty
+    noted = LAB_BORROWED + "Note: found 2 IP allocations without an explicit node association\n"
+    assert calico_ipam_borrowed(noted).equals(calico_ipam_borrowed(LAB_BORROWED))
+
+
+def test_ipam_borrowed_rejects_other_output():
+    e = assert_parse_error(calico_ipam_borrowed, SEED_IPAM_BLOCKS, "calico_ipam_borrowed")
+    assert "GROUPING" in e.line
+    e = assert_parse_error(calico_ipam_borrowed, LAB_BORROWED.replace("172.16.148.200", "172.16.148.999"),
+                           "calico_ipam_borrowed")
+    assert e.lineno == 4
