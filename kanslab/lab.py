@@ -127,6 +127,36 @@ class Lab:
         df.attrs.update(port=int(port), protocol=protocol)
         return df
 
+    # Prometheus
+    def _prometheus(self, path: str, params: dict) -> dict:
+        if not hasattr(self.backend, "prometheus_api"):
+            raise NotSupported(self.backend.name, "run the lab's Prometheus",
+                               "deploy it as the write-up does (prometheus-pod) and query it with lab.sh and curl")
+        data = self.backend.prometheus_api(path, params)
+        if data.get("status") != "success":
+            raise InvalidInput(f"Prometheus: {data.get('errorType', 'error')}: {data.get('error', data)}")
+        return data["data"]
+
+    def prometheus_query(self, promql: str, time=None) -> pd.DataFrame:
+        """An instant PromQL query against the lab's Prometheus (started on first use).
+
+        One row per series: `metric` (the series' __name__, "" for computed values), one column
+        per label (sorted by name), `timestamp` (UTC) and `value` (float)."""
+        params = {"query": promql}
+        if time is not None:
+            params["time"] = str(_epoch(time))
+        return _prom_frame(self._prometheus("/api/v1/query", params))
+
+    def prometheus_query_range(self, promql: str, start, end=None, step: str | float = "1s") -> pd.DataFrame:
+        """A PromQL range query: the same columns as `prometheus_query`, one row per series and step.
+
+        `start`/`end`: datetimes, pandas Timestamps or Unix seconds; `end` defaults to now."""
+        import time as _time
+
+        params = {"query": promql, "start": str(_epoch(start)),
+                  "end": str(_epoch(end) if end is not None else _time.time()), "step": str(step)}
+        return _prom_frame(self._prometheus("/api/v1/query_range", params))
+
     def routes(self, host: str) -> pd.DataFrame:
         from .parse import ip_route
 
@@ -139,6 +169,38 @@ class Lab:
         if not ip:
             raise InvalidInput(f"pod {pod} has no IP (not running?)")
         return ip
+
+
+def _epoch(t) -> float:
+    if isinstance(t, (int, float)):
+        return float(t)
+    import pandas as pd
+
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is None:
+        ts = ts.tz_localize("UTC")
+    return ts.timestamp()
+
+
+def _prom_frame(data: dict) -> pd.DataFrame:
+    """Prometheus API `data` (vector, matrix or scalar) -> one row per sample."""
+    import pandas as pd
+
+    kind, result = data.get("resultType"), data.get("result")
+    if kind in ("scalar", "string"):
+        result = [{"metric": {}, "value": result}]
+    rows = []
+    for series in result or []:
+        labels = dict(series.get("metric") or {})
+        name = labels.pop("__name__", "")
+        samples = series.get("values") if "values" in series else [series["value"]]
+        for ts, value in samples:
+            rows.append({"metric": name, **labels, "timestamp": float(ts), "value": float(value)})
+    label_cols = sorted({k for r in rows for k in r} - {"metric", "timestamp", "value"})
+    df = pd.DataFrame(rows, columns=["metric", *label_cols, "timestamp", "value"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
+    df["value"] = df["value"].astype(float)
+    return df
 
 
 def connect(backend: str | None = None, **kwargs) -> Lab:

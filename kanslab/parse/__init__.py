@@ -19,10 +19,11 @@ from .frr import frr_bgp_summary, frr_routes
 from .iptables import iptables_save
 from .pcap import pcap
 from .ping import ping
+from .prometheus import prometheus
 from .routes import ip_route, route_n
 
 __all__ = [
     "bird_protocols", "bird_routes", "calico_bgppeers", "calico_ipam_blocks", "calico_ipam_borrowed", "calico_ippools",
     "calico_node_status", "calico_nodes", "calico_weps", "frr_bgp_summary", "frr_routes",
-    "iptables_save", "pcap", "ping", "ip_route", "route_n",
+    "iptables_save", "pcap", "ping", "prometheus", "ip_route", "route_n",
 ]

@@ -19,13 +19,14 @@ import threading
 import time
 import traceback
 
-from ...emulator import felix, policy
+from ...emulator import felix, felix_metrics, policy
 from ...emulator.bird import render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.resources import node_view
 from . import sshdoor
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .labinfo import load_lab
+from .metrics import MetricsServer
 from .netns import InNetns, ip_batch, run
 from .network import add_netns
 from .podserver import PodServer
@@ -45,11 +46,17 @@ class Agent:
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.kernel_ipip = ipip_module_available()
         self.states: dict[str, felix.NodeState] = {}
+        self.views: dict[str, dict] = {}  # each node's datastore view as last programmed
+        self.restores = {n.name: 0 for n in self.topo.nodes}  # iptables-restore runs per node
+        self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.restores.get)
+        self.prometheus: subprocess.Popen | None = None
+        self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
 
     # -- start-up -------------------------------------------------------------------------------
     def start(self) -> None:
         self.pods.start()
+        self.metrics.start()
         for n in self.topo.nodes:
             ns = self.names.host(n.name)
             if self.kernel_ipip:
@@ -79,6 +86,8 @@ class Agent:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_iptables(n.name, views[n.name])
+            self.views.update(views)
+            self._reconcile_metrics(views)
             reconfigured = [name for name, view in views.items() if self._reconcile_bird(name, bird_node(view))]
             for name in reconfigured:  # return with the routes in place, as the hostcli promises
                 self._await_remote_table(name)
@@ -146,8 +155,28 @@ class Agent:
         rules = "\n".join(felix.nat_rules(self.states[node].pools) + policy.filter_rules(view)) + "\n"
         if self.iptables.get(node) == rules:
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
+        self.restores[node] += 1
         run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
         self.iptables[node] = rules
+
+    def _reconcile_metrics(self, views: dict[str, dict]) -> None:
+        """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""
+        for name, view in views.items():
+            try:
+                self.metrics.sync({name: felix_metrics.listen_address(view.get("felix") or {})})
+            except OSError as e:  # a port taken or a host that is not the node's: Felix would log it
+                self.errors.append(f"{name}: metrics server: {e}")
+
+    def ensure_prometheus(self) -> dict:
+        """Start the real Prometheus in the control plane's namespace unless it already runs."""
+        from . import prom
+
+        with self.prometheus_lock:
+            ns = self.names.host(self.topo.control_plane)
+            if self.prometheus is None or self.prometheus.poll() is not None:
+                self.prometheus = prom.start(self.names, self.rec, ns, self.views, self.topo, dict(os.environ))
+            return {"ok": True, "pid": self.prometheus.pid, "host": self.topo.control_plane, "port": prom.PORT,
+                    "config": str(self.names.dir / "prometheus" / "prometheus.yml")}
 
     def _reconcile_bird(self, node: str, bn) -> bool:
         """Write the node's BIRD config; True when a running BIRD was told to reload it."""
@@ -293,6 +322,8 @@ class _Handler(socketserver.StreamRequestHandler):
                 req = json.loads(raw)
                 if req.get("op") == "reconcile":
                     resp = agent.reconcile()
+                elif req.get("op") == "prometheus":
+                    resp = agent.ensure_prometheus()
                 elif req.get("op") == "ping":
                     resp = {"ok": True, "pid": os.getpid(), "kernel_ipip": agent.kernel_ipip, "errors": agent.errors[-5:]}
                 else:

@@ -214,6 +214,38 @@ class LocalBackend:
         netns = [(self.names.pod(*(k.split("/", 1) if "/" in k else ("default", k))), ip) for k, ip in pairs]
         return probe(netns, port, protocol, timeout)
 
+    # -- Prometheus ------------------------------------------------------------------------------
+    def prometheus(self) -> dict:
+        """Start the lab's Prometheus (in the control plane's namespace) unless it runs; where it listens."""
+        if self.via_ssh:  # the agent's socket is root's: ask from inside the lab, as root there
+            out = self.sh(self.topology.control_plane, f"{shlex.quote(sys.executable)} -m kanslab.backends.local.hostcli "
+                          f"--prefix {self.prefix} --host {self.topology.control_plane} prometheus", check=False)
+            resp = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"ok": False, "error": "no answer"}
+        else:
+            resp = request(str(self.names.agent_socket), "prometheus")
+        if not resp.get("ok"):
+            raise LabError(f"Prometheus did not start: {resp.get('error')}")
+        return resp
+
+    def prometheus_api(self, path: str, params: dict[str, str]) -> dict:
+        """GET Prometheus's HTTP API (`/api/v1/...`) from inside the control plane's namespace."""
+        args = " ".join(f"--data-urlencode {shlex.quote(f'{k}={v}')}" for k, v in params.items())
+        for attempt in (1, 2):
+            info = getattr(self, "_prom_info", None) or self.prometheus()
+            self._prom_info = info
+            cmd = f"curl -sS -G --max-time 20 http://127.0.0.1:{info['port']}{path} {args}"
+            try:
+                out = self.sh(info["host"], cmd)
+                break
+            except CommandError as e:
+                self._prom_info = None  # stopped meanwhile (a lab rebuilt under the same prefix): start it again
+                if attempt == 2 or e.exit_status != 7:
+                    raise
+        try:
+            return json.loads(out)
+        except json.JSONDecodeError:
+            raise LabError(f"Prometheus answered {path} with something that is not JSON: {out[:300]!r}") from None
+
     def agent_info(self) -> dict:
         return request(str(self.names.agent_socket), "ping", timeout=5)
 

@@ -19,8 +19,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(add_help=False)
     ap.add_argument("--prefix", required=True)
     ap.add_argument("--host", required=True)
-    ap.add_argument("tool", choices=["calicoctl", "kubectl"])
+    ap.add_argument("tool", choices=["calicoctl", "kubectl", "prometheus"])
     args, rest = ap.parse_known_args(argv)
+    if args.tool == "prometheus":  # start the lab's Prometheus (for a caller without the agent's socket)
+        import json
+
+        resp = request(str(load_lab(args.prefix).names.agent_socket), "prometheus")
+        sys.stdout.write(json.dumps(resp) + "\n")
+        return 0 if resp.get("ok") else 1
     from ...emulator import cli
 
     lab = load_lab(args.prefix)
