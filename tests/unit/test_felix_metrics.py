@@ -63,3 +63,17 @@ def test_exposition_is_the_text_format_with_felix_names():
     df = prometheus(text)
     assert set(df.metric) == set(fm.HELP)
     assert df.groupby("metric").help.first().to_dict() == {k: v[1] for k, v in fm.HELP.items()}
+
+
+def test_a_backend_without_the_lab_prometheus_says_so():
+    import pytest
+
+    from kanslab import Lab, NotSupported
+
+    class Vagrant:
+        name = "vagrant"
+
+    with pytest.raises(NotSupported, match="vagrant backend cannot run the lab's Prometheus"):
+        Lab(Vagrant()).prometheus_query("up")
+    with pytest.raises(NotSupported):
+        Lab(Vagrant()).prometheus_query_range("up", start=0)
