@@ -15,24 +15,26 @@ from kanslab.backends.local.record import state_dir
 pytestmark = pytest.mark.lab
 
 
+def _alive(pid: int) -> bool:
+    """Running and not a zombie; False also when it exits while we look (the agent runs short-lived helpers)."""
+    try:
+        return ") Z" not in Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+
+
 def lab_processes(prefix: str) -> list[int]:
-    """Pids of processes inside any of the lab's recorded namespaces, or naming its state dir."""
+    """Pids of live processes inside any of the lab's recorded namespaces, or naming its state dir."""
     from kanslab.backends.local.record import Record, _ns_inode, _pids_in_netns
 
     inodes = {i for i in (_ns_inode(n) for n in Record(prefix).netns()) if i is not None}
-    out = [p for p in _pids_in_netns(inodes) if ") Z" not in Path(f"/proc/{p}/stat").read_text()]
+    out = [p for p in _pids_in_netns(inodes) if _alive(p)]
     sd = str(state_dir(prefix))
     for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
+        if not d.name.isdigit() or int(d.name) in out:
             continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        if ") Z" in stat:
-            continue
-        if (sd in cmd or f"--prefix {prefix}" in cmd or f"-N {prefix}-router" in cmd) and int(d.name) not in out:
+        cmd = cmdline(int(d.name))
+        if (sd in cmd or f"--prefix {prefix}" in cmd or f"-N {prefix}-router" in cmd) and _alive(int(d.name)):
             out.append(int(d.name))
     return out
 

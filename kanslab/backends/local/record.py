@@ -89,9 +89,16 @@ def _kill(pid: int, start: str | None) -> None:
         return
     for _ in range(200):  # wait for the kernel to reap/zombify it, bounded
         st = _proc_start_time(pid)
-        if st is None or st != start or Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0:
+        if st is None or st != start or _is_zombie(pid):
             return
         time.sleep(0.005)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # already gone: as good as dead
 
 
 def _ns_inode(name: str) -> int | None:
@@ -152,10 +159,13 @@ def teardown(prefix: str) -> list[str]:
                 pid = int(Path(e["path"]).read_text().split()[0])
             except (OSError, ValueError, IndexError):
                 continue
-            if Path(f"/proc/{pid}").exists() and _proc_start_time(pid) is not None:
+            start = _proc_start_time(pid)
+            try:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if e.get("match", "") in cmd:
-                    _kill(pid, _proc_start_time(pid))
+            except OSError:
+                continue  # gone already
+            if start is not None and e.get("match", "") in cmd:
+                _kill(pid, start)
     tags = {f"{TAG_VAR}={e['value']}".encode() for e in entries if e["kind"] == "envtag"}
     for pid in _pids_with_env(tags) if tags else []:
         _kill(pid, _proc_start_time(pid))
