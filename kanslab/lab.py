@@ -137,6 +137,13 @@ class Lab:
             raise InvalidInput(f"Prometheus: {data.get('errorType', 'error')}: {data.get('error', data)}")
         return data["data"]
 
+    def prometheus(self) -> dict:
+        """Start the lab's Prometheus unless it runs: {"host", "port", "config", "pid"} of it."""
+        if not hasattr(self.backend, "prometheus"):
+            raise NotSupported(self.backend.name, "run the lab's Prometheus",
+                               "deploy it as the write-up does (prometheus-pod) and query it with lab.sh and curl")
+        return {k: v for k, v in self.backend.prometheus().items() if k != "ok"}
+
     def prometheus_query(self, promql: str, time=None) -> pd.DataFrame:
         """An instant PromQL query against the lab's Prometheus (started on first use).
 
