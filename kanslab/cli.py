@@ -66,6 +66,18 @@ def cmd_ssh(args) -> int:
     return 0
 
 
+def _prometheus_version() -> str:
+    import subprocess
+
+    from .backends.local.prom import binary
+
+    exe = binary()
+    if exe is None:
+        return "not installed (apt-get install --no-install-recommends prometheus; the lab runs it itself)"
+    p = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=10)
+    return ((p.stdout or p.stderr).splitlines() or ["?"])[0]
+
+
 def cmd_doctor(args) -> int:
     from .backends.local.daemons import tools_missing
     from .backends.local.probe import daemon_versions, kernel_features
@@ -76,6 +88,7 @@ def cmd_doctor(args) -> int:
     print("packages: " + ("all present" if not missing else "missing " + " ".join(missing)))
     for name, version in daemon_versions().items():
         print(f"  {name}: {version}")
+    print("  prometheus (chapter 05): " + _prometheus_version())
     if not root:
         print("kernel features: run `sudo kanslab doctor` to probe them")
         return 0 if not missing else 1

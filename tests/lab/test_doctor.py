@@ -19,6 +19,7 @@ def test_doctor_reports_features_daemons_and_ipip_path():
     assert f"kernel ipip: {'yes' if feats['ipip'] else 'no'}" in out
     assert ("kernel ipip (tunl0 is a real ipip device)" if feats["ipip"] else "user-space encapsulator") in out
     assert "bird: BIRD version 1.6" in out and "zebra version" in out
+    assert "prometheus (chapter 05): prometheus, version 2." in out
     assert "kanslab-probe" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
