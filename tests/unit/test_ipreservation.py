@@ -190,3 +190,13 @@ def test_reservations_do_not_make_borrowing_skip_the_rest_of_a_block(tmp_path):
     res.apply(ds, topo, [pod(f"p{i}") for i in range(4)])
     borrowed = [pod_ip(ctx, f"p{i}") for i in range(4) if inside(pod_ip(ctx, f"p{i}"), m_block)]
     assert borrowed and reserved not in borrowed
+
+
+def test_a_new_tunnel_address_skips_reserved_ips_too(lab):
+    pre = prefix_of(lab, "k8s-w1")
+    cctl(lab, "apply -f -", reservation("r", f"{pre}.1", f"{pre}.2"))
+    rc, _, err = cctl(lab, "patch ippool default-ipv4-ippool -p "
+                           '{"spec":{"ipipMode":"Never","vxlanMode":"Always"}}')
+    assert rc == 0, err
+    # .0 (the IPIP address) is released and not reused at once; .1 and .2 are reserved
+    assert lab.ds.get("Node", "k8s-w1")["metadata"]["annotations"][ipam.ANN_VXLAN_ADDR] == f"{pre}.3"
