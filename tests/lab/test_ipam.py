@@ -33,27 +33,18 @@ def routed_anywhere(lab, ip) -> bool:
     return any(ip in set(parse.ip_route(lab.sh(n, "ip route")).dst) for n in NODES)
 
 
-def withdraw_stale(lab, ip, node) -> None:
-    """Undo the stale /32 a deleted borrowing pod leaves behind (the known bug that
-    test_deleting_a_borrowing_pod_withdraws_its_32 documents), so later test modules, which count
-    k8s-w1's routes, see a clean lab: BIRD on `node` learns the route again and sees it deleted."""
-    if routed_anywhere(lab, ip):
-        lab.sh(node, f"ip route replace {ip} dev lo && ip route del {ip} dev lo")
-        assert wait_for(lambda: not routed_anywhere(lab, ip))
-
-
 @pytest.fixture()
 def cleanup(lab):
-    """Whatever a test leaves (pods labelled test=ipam, the reservation, strictAffinity, borrowed /32s
-    listed in the yielded list as (ip, borrowing node)) is undone."""
+    """Whatever a test leaves (pods labelled test=ipam, the reservation, strictAffinity) is undone;
+    the borrowed /32s listed in the yielded list as (ip, borrowing node) must then be gone everywhere."""
     borrowed: list[tuple[str, str]] = []
     yield borrowed
     lab.kubectl("delete pod -l test=ipam --ignore-not-found")
     lab.calicoctl("delete ipreservation test-ipam --skip-not-exists")
     lab.calicoctl("ipam configure --strictaffinity=false")
     assert wait_for(lambda: not lab.pods().name.isin(TEST_PODS).any())
-    for ip, node in borrowed:
-        withdraw_stale(lab, ip, node)
+    for ip, _node in borrowed:
+        assert wait_for(lambda ip=ip: not routed_anywhere(lab, ip), timeout=10), f"{ip} still routed"
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +107,6 @@ def test_borrowed_ip_is_a_32_on_every_other_node_and_answers(lab, block, cleanup
     assert parse.calico_ipam_borrowed(lab.calicoctl("ipam show --show-borrowed")).empty
 
 
-@pytest.mark.xfail(strict=True, reason="the local agent deletes a pod's netns (and with it the cali* /32, "
-                   "silently for netlink) without deleting the route first, and the lab's BIRD scans the kernel "
-                   "table only every 3600 s, so the borrowed /32 stays announced; deleting the route before the "
-                   "netns (agent._delete_pod) fixes it")
 def test_deleting_a_borrowing_pod_withdraws_its_32(lab, block, cleanup):
     ip = str(block["k8s-w1"][230])
     cleanup.append((ip, "k8s-w2"))

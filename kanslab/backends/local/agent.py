@@ -121,11 +121,16 @@ class Agent:
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
         self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], p["ports"])
-        self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns}
+        self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns, "node_ns": node_ns, "ip": p["ip"],
+                                       "ifname": p["ifname"]}
 
     def _delete_pod(self, key: str) -> None:
         info = self.applied_pods.pop(key)
         self.pods.remove_pod(key)
+        # Delete the pod's route first: when the namespace (and so the veth) goes, the kernel drops
+        # the route without a netlink message, and BIRD (which scans the table rarely here) would
+        # go on announcing it; a borrowed /32 would stay on every other node.
+        run(["ip", "-n", info["node_ns"], "route", "del", info["ip"], "dev", info["ifname"]], check=False)
         run(["ip", "netns", "delete", info["netns"]], check=False)
 
     def _reconcile_tunnels(self, node: str) -> None:
