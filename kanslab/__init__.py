@@ -1,9 +1,18 @@
 """kanslab: a hands-on course on Kubernetes networking with Calico, on a real lab."""
 
-from .errors import CommandError, InvalidInput, KanslabError, LabError, NotFound, NotSupported, ParseError
+from .errors import (
+    CommandError,
+    InvalidInput,
+    KanslabError,
+    LabError,
+    NotFound,
+    NotSupported,
+    ParseError,
+    ReplayMismatch,
+)
 from .lab import Lab, connect
 from .waiting import wait_for
 
 __all__ = ["connect", "Lab", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
-           "NotSupported", "LabError"]
+           "NotSupported", "LabError", "ReplayMismatch"]
 __version__ = "0.1.0"

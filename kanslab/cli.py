@@ -1,4 +1,4 @@
-"""`kanslab up|down|status|ssh|doctor`: the lab from a terminal."""
+"""`kanslab up|down|status|ssh|doctor|record`: the lab from a terminal."""
 
 from __future__ import annotations
 
@@ -103,6 +103,16 @@ def cmd_doctor(args) -> int:
     return 0 if not (missing or needed) else 1
 
 
+def cmd_record(args) -> int:
+    """Record every chapter (or those named) on a fresh embedded lab of its own, for the replay backend."""
+    from .backends.replay.record import record_chapters
+
+    prefix = args.prefix if args.prefix != "kl" else f"kr{os.getpid() % 100000}"
+    failed = record_chapters(args.chapters, out=args.out, notebooks=args.notebooks, prefix=prefix,
+                             timeout=args.timeout)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kanslab", description="The embedded Calico lab of the kanslab course")
     ap.add_argument("--prefix", default=os.environ.get("KANSLAB_PREFIX", "kl"), help="lab prefix (default kl)")
@@ -116,6 +126,12 @@ def main(argv=None) -> int:
     s.add_argument("command", nargs="*")
     s.set_defaults(fn=cmd_ssh)
     sub.add_parser("doctor", help="kernel features, daemons and the IPIP path in use").set_defaults(fn=cmd_doctor)
+    r = sub.add_parser("record", help="run the chapters on a fresh lab and record transcripts for `replay` (root)")
+    r.add_argument("chapters", nargs="*", help="chapter notebooks or their numbers (default: all)")
+    r.add_argument("--notebooks", default="notebooks", help="where the chapters are (default notebooks)")
+    r.add_argument("--out", default=None, help="where transcripts go (default <notebooks>/replay)")
+    r.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+    r.set_defaults(fn=cmd_record)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

@@ -47,3 +47,19 @@ class NotSupported(KanslabError):
 
 class LabError(KanslabError):
     """The lab itself failed (a daemon did not start, a state was not reached in time)."""
+
+
+class ReplayMismatch(NotSupported):
+    """The replay backend was asked something its recording does not hold (or not at this point).
+
+    Names the call, the transcript and the nearest recorded call."""
+
+    def __init__(self, call: str, transcript: str, nearest: str = "", expected: str = ""):
+        self.call, self.transcript, self.nearest, self.expected = call, transcript, nearest, expected
+        KanslabError.__init__(self, f"the replay backend has no recorded answer for {call} in {transcript}"
+                              + (f"; nearest recorded call: {nearest}" if nearest else "")
+                              + (f"; next in the recording: {expected}" if expected and not nearest.startswith(
+                                  expected.split(" ", 1)[0] + " ") else "")
+                              + ". Replay answers only the calls the chapter made on the real lab, in the same order;"
+                              " run the embedded lab (`sudo kanslab up`, KANSLAB_BACKEND=local) to try your own.")
+        self.backend, self.capability = "replay", f"answer {call}"

@@ -47,7 +47,14 @@ class Lab:
     def status(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.DataFrame(self.backend.status_rows())
+        return self._mark(pd.DataFrame(self.backend.status_rows()))
+
+    def _mark(self, df: pd.DataFrame) -> pd.DataFrame:
+        """On the replay backend a DataFrame says where its data comes from (attrs["replayed_from"])."""
+        source = getattr(self.backend, "replayed_from", None)
+        if source:
+            df.attrs["replayed_from"] = source
+        return df
 
     # commands
     def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True) -> str:
@@ -95,7 +102,7 @@ class Lab:
                  "node": p["spec"].get("nodeName"), "ip": p.get("status", {}).get("podIP"),
                  "phase": p.get("status", {}).get("phase"), "labels": p["metadata"].get("labels", {})}
                 for p in data.get("items", [])]
-        return pd.DataFrame(rows, columns=["namespace", "name", "node", "ip", "phase", "labels"])
+        return self._mark(pd.DataFrame(rows, columns=["namespace", "name", "node", "ip", "phase", "labels"]))
 
     def reachability(self, port: int = 80, protocol: str = "TCP", pods: list[str] | None = None,
                      timeout: float = 1.0) -> pd.DataFrame:
@@ -125,7 +132,7 @@ class Lab:
         df = pd.DataFrame([ok[i * n:(i + 1) * n] for i in range(n)], index=pd.Index(keys, name="from"),
                           columns=pd.Index(keys, name="to"), dtype=bool)
         df.attrs.update(port=int(port), protocol=protocol)
-        return df
+        return self._mark(df)
 
     # Prometheus
     def _prometheus(self, path: str, params: dict) -> dict:
@@ -152,7 +159,7 @@ class Lab:
         params = {"query": promql}
         if time is not None:
             params["time"] = str(_epoch(time))
-        return _prom_frame(self._prometheus("/api/v1/query", params))
+        return self._mark(_prom_frame(self._prometheus("/api/v1/query", params)))
 
     def prometheus_query_range(self, promql: str, start, end=None, step: str | float = "1s") -> pd.DataFrame:
         """A PromQL range query: the same columns as `prometheus_query`, one row per series and step.
@@ -162,12 +169,12 @@ class Lab:
 
         params = {"query": promql, "start": str(_epoch(start)),
                   "end": str(_epoch(end) if end is not None else _time.time()), "step": str(step)}
-        return _prom_frame(self._prometheus("/api/v1/query_range", params))
+        return self._mark(_prom_frame(self._prometheus("/api/v1/query_range", params)))
 
     def routes(self, host: str) -> pd.DataFrame:
         from .parse import ip_route
 
-        return ip_route(self.sh(host, "ip -j route"))
+        return self._mark(ip_route(self.sh(host, "ip -j route")))
 
     def pod_ip(self, pod: str) -> str:
         ns, _, name = pod.rpartition("/")
@@ -213,17 +220,23 @@ def _prom_frame(data: dict) -> pd.DataFrame:
 def connect(backend: str | None = None, **kwargs) -> Lab:
     """`kanslab.connect()`: KANSLAB_BACKEND or auto-detect; connect("local"|"vagrant"|"replay", ...)."""
     name = backend or os.environ.get("KANSLAB_BACKEND") or "local"
+    if name == "replay":  # recorded answers of the embedded lab (Binder: no root, nothing runs)
+        from .backends.replay import ReplayBackend
+
+        return Lab(ReplayBackend(**kwargs))
     if name == "local":
         from .backends.local import LocalBackend
 
-        return Lab(LocalBackend(**kwargs))
-    if name == "vagrant":
+        b = LocalBackend(**kwargs)
+    elif name == "vagrant":
         from .backends.vagrant import VagrantBackend
 
-        return Lab(VagrantBackend(**kwargs))
-    if name == "replay":
-        raise NotSupported(name, "run yet", "only the embedded `local` lab exists in this version")
-    raise InvalidInput(f"unknown backend {name!r}; choose local, vagrant or replay")
+        b = VagrantBackend(**kwargs)
+    else:
+        raise InvalidInput(f"unknown backend {name!r}; choose local, vagrant or replay")
+    from .backends.replay.recorder import maybe_record
+
+    return Lab(maybe_record(b))  # KANSLAB_RECORD=<file>: every backend call goes into a transcript
 
 
 __all__ = ["Lab", "connect"]

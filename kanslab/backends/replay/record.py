@@ -1,0 +1,94 @@
+"""`kanslab record`: run the chapters on a fresh embedded lab with recording on, one transcript each.
+
+The chapters are executed from copies (nbclient, in memory): their stored outputs never change.
+Each chapter gets a fresh lab (its own prefix, rebuilt between chapters, so a transcript does not
+depend on what an earlier chapter left behind); the lab is torn down at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .transcript import compact
+
+
+def _chapters(notebooks: Path, names: list[str]) -> list[Path]:
+    every = sorted(notebooks.glob("[0-9][0-9]-*.ipynb"))
+    if not names:
+        return every
+    picked = []
+    for n in names:
+        p = Path(n)
+        if p.suffix == ".ipynb" and p.exists():
+            picked.append(p)
+            continue
+        match = [c for c in every if c.name.startswith(n) or c.stem == n]
+        if not match:
+            raise SystemExit(f"kanslab record: no chapter {n!r} in {notebooks}")
+        picked += match
+    return picked
+
+
+def record_chapter(path: Path, out: Path, timeout: int = 600) -> Path:
+    """Execute one chapter (a copy) against the lab named by KANSLAB_PREFIX; write out/<stem>.json.gz."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="kanslab-record-") as tmp:
+        raw = Path(tmp) / f"{path.stem}.jsonl"
+        old = {k: os.environ.get(k) for k in ("KANSLAB_RECORD", "KANSLAB_BACKEND")}
+        os.environ["KANSLAB_RECORD"] = str(raw)  # the kernel inherits it
+        os.environ["KANSLAB_BACKEND"] = "local"
+        try:
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
+        finally:
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return compact(raw, out / f"{path.stem}.json.gz", chapter=path.stem)
+
+
+def record_chapters(names: list[str], out: str | None = None, notebooks: str = "notebooks",
+                    prefix: str = "kr0", timeout: int = 600) -> list[str]:
+    """Record each chapter on a fresh lab, torn down after; the chapters that failed."""
+    from ..local import LocalBackend
+
+    nbdir = Path(notebooks)
+    chapters = _chapters(nbdir, names)
+    dest = Path(out) if out else nbdir / "replay"
+    backend = LocalBackend(prefix=prefix)
+    if backend.rec.exists():
+        backend.down()
+    old_prefix = os.environ.get("KANSLAB_PREFIX")
+    os.environ["KANSLAB_PREFIX"] = prefix
+    failed = []
+    try:
+        for ch in chapters:
+            t0 = time.monotonic()
+            if backend.rec.exists():
+                backend.down()
+            backend.up()
+            print(f"recording {ch.name} on lab {prefix!r} ...", file=sys.stderr, flush=True)
+            try:
+                written = record_chapter(ch, dest, timeout=timeout)
+            except Exception as e:  # a failing check cell: no transcript for this chapter
+                failed.append(ch.name)
+                print(f"  {ch.name} FAILED: {type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr, flush=True)
+                continue
+            print(f"  {written} ({written.stat().st_size / 1024:.0f} KiB) in {time.monotonic() - t0:.0f} s",
+                  file=sys.stderr, flush=True)
+    finally:
+        backend.down()
+        if old_prefix is None:
+            os.environ.pop("KANSLAB_PREFIX", None)
+        else:
+            os.environ["KANSLAB_PREFIX"] = old_prefix
+    return failed
