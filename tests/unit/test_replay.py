@@ -40,6 +40,18 @@ def test_every_chapter_has_a_small_transcript():
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_transcript_was_recorded_from_the_chapter_as_it_is(chapter):
+    """A transcript holds what one version of the chapter asked; a chapter whose code changed since
+    needs recording again (its replay would stop at the first new call)."""
+    from kanslab.backends.replay.record import chapter_code_sha256
+
+    recorded = load(transcript(chapter)).header.get("code_sha256")
+    assert recorded == chapter_code_sha256(ROOT / "notebooks" / f"{chapter}.ipynb"), (
+        f"notebooks/{chapter}.ipynb changed since its transcript was recorded: run `sudo .venv/bin/kanslab record "
+        f"{chapter[:2]}` and commit notebooks/replay/{chapter}.json.gz")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_replaying_every_recorded_call_gives_its_recorded_answer(chapter, monkeypatch):
     """Each call of the recording, asked again in order, answers what the lab answered (or raises the
     recorded error again, with its type and fields) -- and nothing starts a process."""
@@ -198,20 +210,44 @@ def test_compacting_keeps_every_call(tmp_path):
     assert isinstance(again, Transcript) and again.calls == t.calls
 
 
-@pytest.mark.parametrize("chapter", ["00-lab", "03-policy", "05-monitoring"])
+def _kernel_without_privileges(tmp_path: Path) -> tuple[str, dict]:
+    """A kernelspec whose kernel runs with no capability at all (as root: setpriv drops them all,
+    so no namespace, route or raw socket could be made), like a Binder user; (name, env)."""
+    import json
+    import shutil
+    import sys
+
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    if os.geteuid() == 0 and shutil.which("setpriv"):
+        argv = [shutil.which("setpriv"), "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all",
+                "--no-new-privs", *argv]
+    spec = tmp_path / "jupyter" / "kernels" / "kr9-unprivileged"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": argv, "display_name": "unprivileged",
+                                                  "language": "python"}))
+    return "kr9-unprivileged", {"JUPYTER_PATH": str(tmp_path / "jupyter")}
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_unchanged_on_the_replay_backend(chapter, tmp_path):
-    """The chapter, unchanged, in a kernel with KANSLAB_BACKEND=replay and no lab anywhere: every
-    check cell holds on the recorded answers (03: reachability matrices; 05: Prometheus queries
-    whose times differ from the recording's)."""
+    """The chapter, unchanged, in a kernel with KANSLAB_BACKEND=replay, no lab anywhere and no
+    privilege (not one capability): every check cell holds on the recorded answers (01: captures
+    after mode switches; 03: reachability matrices; 05: Prometheus queries whose times differ
+    from the recording's)."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     path = ROOT / "notebooks" / f"{chapter}.ipynb"
     nb = nbformat.read(path, as_version=4)
-    env = {"KANSLAB_BACKEND": "replay", "KANSLAB_REPLAY_DIR": str(REPLAY), "KANSLAB_PREFIX": "kr9none"}
+    n_cells = len(nb.cells)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "print('CapEff', open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+        "print('transcripts', *[t.name for t in lab.backend.transcripts])"))
+    kernel, kenv = _kernel_without_privileges(tmp_path)
+    env = {"KANSLAB_BACKEND": "replay", "KANSLAB_REPLAY_DIR": str(REPLAY), "KANSLAB_PREFIX": "kr9none", **kenv}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+        nbclient.NotebookClient(nb, timeout=120, kernel_name=kernel,
                                 resources={"metadata": {"path": str(tmp_path)}}).execute()
     finally:
         for k, v in old.items():
@@ -219,12 +255,16 @@ def test_chapter_runs_unchanged_on_the_replay_backend(chapter, tmp_path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    checks = [c for c in nb.cells if c.cell_type == "code" and "assert" in c.source]
+    checks = [c for c in nb.cells[:n_cells] if c.cell_type == "code" and "assert" in c.source]
     assert len(checks) >= 3
     first = next(c for c in nb.cells if c.cell_type == "code")
     assert "kanslab.connect()" in first.source
     banner = "".join(o.get("text", "") for o in first.outputs if o.get("name") == "stderr")
     assert "REPLAY" in banner
+    said = nb.cells[-1].outputs[0]["text"].splitlines()
+    assert said[1].split() == ["transcripts", chapter]  # its own transcript, picked by its calls
+    if os.geteuid() == 0:
+        assert said[0].split() == ["CapEff", "0000000000000000"]
     assert not (Path("/run/netns") / "kr9none-router").exists()
 
 

@@ -33,12 +33,27 @@ def _chapters(notebooks: Path, names: list[str]) -> list[Path]:
     return picked
 
 
+def code_sha256(nb) -> str:
+    """A chapter's code (its code cells' sources, in order): a transcript is valid for this code only."""
+    import hashlib
+
+    text = "\n\x00\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def chapter_code_sha256(path: str | Path) -> str:
+    import nbformat
+
+    return code_sha256(nbformat.read(str(path), as_version=4))
+
+
 def record_chapter(path: Path, out: Path, timeout: int = 600) -> Path:
     """Execute one chapter (a copy) against the lab named by KANSLAB_PREFIX; write out/<stem>.json.gz."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    code = code_sha256(nb)
     with tempfile.TemporaryDirectory(prefix="kanslab-record-") as tmp:
         raw = Path(tmp) / f"{path.stem}.jsonl"
         old = {k: os.environ.get(k) for k in ("KANSLAB_RECORD", "KANSLAB_BACKEND")}
@@ -53,7 +68,7 @@ def record_chapter(path: Path, out: Path, timeout: int = 600) -> Path:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        return compact(raw, out / f"{path.stem}.json.gz", chapter=path.stem)
+        return compact(raw, out / f"{path.stem}.json.gz", chapter=path.stem, code_sha256=code)
 
 
 def record_chapters(names: list[str], out: str | None = None, notebooks: str = "notebooks",

@@ -166,12 +166,13 @@ def _from_lines(text: str, path: str) -> Transcript:
     return Transcript(header, calls, path)
 
 
-def compact(src: str | Path, dest: str | Path, chapter: str | None = None) -> Path:
+def compact(src: str | Path, dest: str | Path, chapter: str | None = None, **header_extra) -> Path:
     """Raw JSON lines -> one gzip'd JSON file; answers that repeat are stored once."""
     t = load(src)
     header = dict(t.header)
     if chapter:
         header["chapter"] = chapter
+    header.update(header_extra)
     values: list = []
     index: dict[str, int] = {}
     calls = []
