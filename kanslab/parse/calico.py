@@ -145,19 +145,15 @@ def _number(values: list) -> pd.Series:
     return pd.Series([float(v) for v in values], dtype="float64")
 
 
-def calico_ipam_blocks(text: str | bytes) -> pd.DataFrame:
-    """`calicoctl ipam show [--show-blocks]` -> one row per `IP Pool` and per `Block`.
-
-    Columns: grouping, cidr, ips_total, ips_in_use, ips_in_use_pct, ips_free, ips_free_pct.
-    Counts are int (float for IPv6-sized totals such as `1.2089e+24`); percentages float.
-    """
-    name = "calico_ipam_blocks"
+def _one_table(name: str, text, header_hint: str, also_after: re.Pattern | None = None) -> list:
+    """The one `|`-table of a calicoctl ipam output (its rows as _segments gives them); after it
+    only chatter, or lines matching `also_after`, may follow."""
     numbered = clean_numbered(text)
     table = None
     for seg in _segments(numbered):
         if seg[0] == "line":
             _, ln, s = seg
-            if table is not None and not is_chatter(s):
+            if table is not None and not is_chatter(s) and not (also_after and also_after.match(s.strip())):
                 fail(name, "unexpected line after the table", s, ln)
             continue
         if not seg[1]:
@@ -167,7 +163,18 @@ def calico_ipam_blocks(text: str | bytes) -> pd.DataFrame:
         table = seg[1]
     if table is None:
         first = next(((ln, s) for ln, s in numbered if s.strip()), (None, None))
-        fail(name, "no `GROUPING | CIDR | IPS TOTAL | ...` table found", first[1], first[0])
+        fail(name, f"no `{header_hint}` table found", first[1], first[0])
+    return table
+
+
+def calico_ipam_blocks(text: str | bytes) -> pd.DataFrame:
+    """`calicoctl ipam show [--show-blocks]` -> one row per `IP Pool` and per `Block`.
+
+    Columns: grouping, cidr, ips_total, ips_in_use, ips_in_use_pct, ips_free, ips_free_pct.
+    Counts are int (float for IPv6-sized totals such as `1.2089e+24`); percentages float.
+    """
+    name = "calico_ipam_blocks"
+    table = _one_table(name, text, "GROUPING | CIDR | IPS TOTAL | ...")
     hln, hcells, hline = table[0]
     header = [snake(c) for c in hcells]
     if header[:2] != ["grouping", "cidr"] or "ips_in_use" not in header:
@@ -207,22 +214,7 @@ def calico_ipam_borrowed(text: str | bytes) -> pd.DataFrame:
     calicoctl's `Note: found N IP allocations without an explicit node association` line is ignored.
     """
     name = "calico_ipam_borrowed"
-    numbered = clean_numbered(text)
-    table = None
-    for seg in _segments(numbered):
-        if seg[0] == "line":
-            _, ln, s = seg
-            if table is not None and not is_chatter(s) and not _BORROWED_NOTE.match(s.strip()):
-                fail(name, "unexpected line after the table", s, ln)
-            continue
-        if not seg[1]:
-            continue
-        if table is not None:
-            fail(name, "more than one table in the text", seg[1][0][2], seg[1][0][0])
-        table = seg[1]
-    if table is None:
-        first = next(((ln, s) for ln, s in numbered if s.strip()), (None, None))
-        fail(name, "no `IP | BORROWING-NODE | BLOCK | ...` table found", first[1], first[0])
+    table = _one_table(name, text, "IP | BORROWING-NODE | BLOCK | ...", also_after=_BORROWED_NOTE)
     hln, hcells, hline = table[0]
     header = [snake(c) for c in hcells]
     if header[:2] != ["ip", "borrowing_node"] or "block_owner" not in header:
