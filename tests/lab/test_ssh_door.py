@@ -34,6 +34,22 @@ def test_commands_over_the_door(via_ssh, web_pods):
     assert e.value.exit_status == 3 and e.value.host == "k8s-w2"
 
 
+def test_kubectl_exec_into_whoami_fails_as_on_a_cluster_and_lab_exec_still_works(via_ssh, web_pods):
+    """traefik/whoami holds one binary and no shell: `kubectl exec` cannot run ping there (containerd's
+    error, exit 126); `lab.exec` then runs it with the node's tools in the pod's network namespace."""
+    with pytest.raises(kanslab.CommandError) as e:
+        via_ssh.kubectl(f"exec webpod1 -- ping -c 1 {web_pods['webpod2']}")
+    assert e.value.exit_status == 126 and 'exec: "ping": executable file not found in $PATH' in e.value.stderr
+    assert via_ssh.kubectl("exec webpod1 -- /whoami --help", check=False) is not None  # its own binary runs
+    out = via_ssh.exec("webpod1", f"ping -c 1 -W 2 {web_pods['webpod2']}")
+    assert parse.ping(out).packets_received.iloc[-1] == 1
+    # inside webpod1's namespace, not the node's
+    assert f"inet {web_pods['webpod1']}/32" in via_ssh.exec("webpod1", "ip -4 -o addr show eth0")
+    with pytest.raises(kanslab.CommandError) as e:
+        via_ssh.exec("webpod1", "exit 5")
+    assert e.value.exit_status == 5 and e.value.host == "default/webpod1"
+
+
 def test_capture_over_the_door(via_ssh, web_pods):
     with via_ssh.capture("router", bpf="ip proto 4", count=50, seconds=20) as cap:
         via_ssh.exec("webpod3", f"ping -c 2 -W 2 {web_pods['webpod1']}")

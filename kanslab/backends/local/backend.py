@@ -13,6 +13,7 @@ from typing import Callable
 
 from ...errors import CommandError, LabError, NotFound
 from ...topology import Topology, load_topology
+from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
 from . import record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
@@ -184,8 +185,7 @@ class LocalBackend:
         ns_name, _, pod = pod_key.rpartition("/")
         ns_name = ns_name or "default"
         if self.via_ssh:  # as a student would: kubectl exec on the control plane
-            return self.sh(self.topology.control_plane, f"kubectl exec -n {ns_name} {pod} -- bash -c {shlex.quote(cmd)}",
-                           timeout=timeout, check=check)
+            return self._exec_via_kubectl(ns_name, pod, cmd, timeout, check)
         ds = load_lab(self.prefix).datastore()
         if ds.get("Pod", pod, ns_name) is None:
             raise NotFound(f"pod {ns_name}/{pod} not found")
@@ -195,6 +195,27 @@ class LocalBackend:
         if check and p.returncode != 0:
             raise CommandError(pod_key, cmd, p.returncode, p.stderr, p.stdout)
         return p.stdout
+
+    def _exec_via_kubectl(self, ns_name: str, pod: str, cmd: str, timeout: float, check: bool) -> str:
+        cp = self.topology.control_plane
+        try:
+            return self.sh(cp, f"kubectl exec -n {ns_name} {pod} -- bash -c {shlex.quote(cmd)}", timeout=timeout,
+                           check=True)
+        except CommandError as e:
+            where = (pod_node_and_ip(lambda args: self.sh(cp, f"kubectl {args}"), ns_name, pod)
+                     if NO_SUCH_PROGRAM.search(e.stderr) else None)
+            if where is None:  # a real failure of the command, or no pod IP to find it by
+                if check:
+                    raise CommandError(f"{ns_name}/{pod}", cmd, e.exit_status, e.stderr, e.stdout) from None
+                return e.stdout
+        # the image lacks the program (traefik/whoami holds no shell): the pod's node runs it with its
+        # own tools inside the pod's network namespace (as the vagrant backend does)
+        try:
+            return self.sh(where[0], "sh -s", input=exec_script(where[1], cmd), timeout=timeout, check=True)
+        except CommandError as e:
+            if check:
+                raise CommandError(f"{ns_name}/{pod}", cmd, e.exit_status, e.stderr, e.stdout) from None
+            return e.stdout
 
     def pod_ips(self) -> dict[str, str]:
         """{"ns/pod": IP} of every running pod, read straight from the datastore."""

@@ -56,10 +56,14 @@ def main(argv=None) -> int:
 
 
 def _kubectl_exec(lab, argv: list[str]) -> int:
-    """`kubectl exec [-n NS] [-it] POD -- CMD...`: run CMD in the pod's network namespace."""
+    """`kubectl exec [-n NS] [-c CONTAINER] [-it] POD -- CMD...`: run CMD in the pod's network namespace
+    with this node's tools, unless the container's image is known to lack the program (as a real
+    cluster refuses it)."""
     import os
 
-    namespace, pod, cmd = "default", None, []
+    from ...emulator.images import exec_refusal
+
+    namespace, pod, container, cmd = "default", None, None, []
     if "--" in argv:
         cmd = argv[argv.index("--") + 1:]
         argv = argv[:argv.index("--")]
@@ -69,16 +73,30 @@ def _kubectl_exec(lab, argv: list[str]) -> int:
             namespace = next(it, "default")
         elif a.startswith("--namespace="):
             namespace = a.split("=", 1)[1]
+        elif a in ("-c", "--container"):
+            container = next(it, None)
+        elif a.startswith("--container="):
+            container = a.split("=", 1)[1]
         elif a.startswith("-"):
-            continue  # -i, -t, -it, -c CONTAINER: one container per pod here
+            continue  # -i, -t, -it
         elif pod is None:
             pod = a
     if pod is None or not cmd:
         sys.stderr.write("error: usage: kubectl exec [-n NAMESPACE] POD -- COMMAND [args...]\n")
         return 1
-    if lab.datastore().get("Pod", pod, namespace) is None:
+    obj = lab.datastore().get("Pod", pod, namespace)
+    if obj is None:
         sys.stderr.write(f'Error from server (NotFound): pods "{pod}" not found\n')
         return 1
+    containers = obj["spec"]["containers"]
+    chosen = next((c for c in containers if c["name"] == container), None) if container else containers[0]
+    if chosen is None:
+        sys.stderr.write(f"error: container {container} not found in pod {pod}\n")
+        return 1
+    refusal = exec_refusal(chosen.get("image", ""), cmd[0])
+    if refusal:
+        sys.stderr.write(refusal)
+        return 126
     os.execvp("ip", ["ip", "netns", "exec", lab.names.pod(namespace, pod), *cmd])
     return 0
 

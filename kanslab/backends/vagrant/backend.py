@@ -23,6 +23,7 @@ import pandas as pd
 
 from ...errors import CommandError, LabError, NotFound
 from ...topology import NodeSpec, Topology, load_topology
+from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
 from ..ssh import Endpoint, RemoteProcess, SSHPool
 from .capture import SSHCapture
 from .inventory import load_endpoints
@@ -207,12 +208,19 @@ class VagrantBackend:
         return self.sh(self.control_plane, f"calicoctl {args}", input=input, check=check)
 
     def exec_pod(self, pod_key: str, cmd: str, timeout: float = 30, check: bool = True) -> str:
-        """CMD in a pod ("ns/pod" or "pod") with `kubectl exec` on the control plane."""
+        """CMD in a pod ("ns/pod" or "pod") with `kubectl exec` on the control plane; where the image
+        has no such program, with the node's tools in the pod's network namespace (`..podns`)."""
         ns, _, pod = pod_key.rpartition("/")
         ns = ns or "default"
         argv = ["sh", "-c", cmd] if _SHELL_CHARS.search(cmd) else shlex.split(cmd)
         r = self.pool.run(self.control_plane, f"kubectl exec -n {shlex.quote(ns)} {shlex.quote(pod)} -- "
                           f"{shlex.join(argv)}", timeout=timeout)
+        if r.exit_status != 0 and NO_SUCH_PROGRAM.search(r.stdout + r.stderr):
+            # the image lacks the program (traefik/whoami holds no shell): the pod's node runs it with
+            # its own tools inside the pod's network namespace, as the embedded lab does
+            where = pod_node_and_ip(self.kubectl, ns, pod)
+            if where:
+                r = self.pool.run(where[0], "sh -s", input=exec_script(where[1], cmd), timeout=timeout, sudo=True)
         if check and r.exit_status != 0:
             raise CommandError(f"{ns}/{pod}", cmd, r.exit_status, r.stderr, r.stdout)
         return r.stdout

@@ -1,11 +1,9 @@
 """Reachability probes on a cluster reached over SSH: from each client pod's own network namespace.
 
 The course's pods run images without a shell (traefik/whoami), so `kubectl exec` cannot probe
-from inside them. The node that runs a client pod enters the pod's network namespace instead:
-the node's route to the pod IP names the pod's cali* interface, and `ip link` names the
-namespace its veth peer lives in (containerd's CNI namespaces are named, `cni-<uuid>`). The
-probe itself is the node's own `nc`: a TCP probe succeeds when the handshake completes, a UDP
-probe when the server echoes the datagram back. All probes of a node run at once in one SSH
+from inside them. The node that runs a client pod enters the pod's network namespace instead
+(`..podns`). The probe itself is the node's own `nc`: a TCP probe succeeds when the handshake
+completes, a UDP probe when the server echoes the datagram back. All probes of a node run at once in one SSH
 command; the nodes run in parallel.
 """
 
@@ -16,16 +14,12 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 
 from ...errors import InvalidInput, LabError
+from ..podns import PODNS_SH
 
 PAYLOAD = "kanslab-probe"
 
-# Shell run on a node. Hand-written because it runs on the node, where only sh, iproute2 and
-# netcat can be assumed. `podns IP` prints the namespace of the pod with that IP on this node.
-_PRELUDE = r"""
-podns() {
-  dev=$(ip -o route get "$1" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')
-  [ -n "$dev" ] && ip -o link show "$dev" 2>/dev/null | sed -n 's/.* link-netns \([^ ]*\).*/\1/p'
-}
+# Shell run on a node (after podns.PODNS_SH), where only sh, iproute2 and netcat can be assumed.
+_PRELUDE = PODNS_SH + r"""
 tcp() { if ip netns exec "$2" nc -z -w "$W" "$3" "$P" >/dev/null 2>&1; then echo "$1 ok"; else echo "$1 no"; fi; }
 udp() {
   r=$(printf '%s\n' "$M" | ip netns exec "$2" timeout "$W" nc -u -w "$W" "$3" "$P" 2>/dev/null)
