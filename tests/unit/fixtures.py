@@ -30,3 +30,32 @@ def assert_parse_error(func, text, parser: str | None = None) -> ParseError:
         func(text)
     assert e.value.parser == parser and parser in str(e.value)
     return e.value
+
+
+def cli_lab(tmp_path):
+    """A bootstrapped KANS3 datastore behind the emulated calicoctl/kubectl (no namespaces, no root)."""
+    from kanslab.emulator import resources as res
+    from kanslab.emulator.cli import CliContext
+    from kanslab.emulator.datastore import Datastore
+    from kanslab.topology import load_topology
+
+    topo = load_topology("kans3")
+    ds = Datastore(tmp_path / "ds.sqlite")
+    res.bootstrap(ds, topo)
+    return CliContext(ds, topo, cwd=tmp_path)
+
+
+def cctl(ctx, line, stdin=""):
+    """`calicoctl LINE` against CTX: (exit status, stdout, stderr)."""
+    from kanslab.emulator.cli import calicoctl
+
+    ctx.stdin = stdin
+    return calicoctl(line.split(), ctx)
+
+
+def kctl(ctx, line, stdin=""):
+    """`kubectl LINE` against CTX: (exit status, stdout, stderr)."""
+    from kanslab.emulator.cli import kubectl
+
+    ctx.stdin = stdin
+    return kubectl(line.split(), ctx)

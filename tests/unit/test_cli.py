@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kanslab.emulator import resources as res
-from kanslab.emulator.cli import CliContext, calicoctl, kubectl
-from kanslab.emulator.datastore import Datastore
-from kanslab.topology import load_topology
+from kanslab.emulator.cli import kubectl
 
-from .fixtures import sample
+from .fixtures import cctl, cli_lab, kctl, sample
 
 NODE3_POD3 = """
 apiVersion: v1
@@ -76,20 +73,7 @@ BIRD_RAW_K8S_M = (
 
 @pytest.fixture()
 def lab(tmp_path):
-    topo = load_topology("kans3")
-    ds = Datastore(tmp_path / "ds.sqlite")
-    res.bootstrap(ds, topo)
-    return CliContext(ds, topo, cwd=tmp_path)
-
-
-def cctl(ctx, line, stdin=""):
-    ctx.stdin = stdin
-    return calicoctl(line.split(), ctx)
-
-
-def kctl(ctx, line, stdin=""):
-    ctx.stdin = stdin
-    return kubectl(line.split(), ctx)
+    return cli_lab(tmp_path)
 
 
 

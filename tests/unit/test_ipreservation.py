@@ -6,25 +6,19 @@ import pytest
 
 from kanslab.emulator import ipam
 from kanslab.emulator import resources as res
-from kanslab.emulator.cli import CliContext, calicoctl
+from kanslab.emulator.cli import CliContext
 from kanslab.emulator.datastore import Datastore
 from kanslab.parse import calico_ipam_blocks
 from kanslab.topology import load_topology
+
+from .fixtures import cctl, cli_lab
 
 IP_ADDRS = "cni.projectcalico.org/ipAddrs"
 
 
 @pytest.fixture()
 def lab(tmp_path):
-    topo = load_topology("kans3")
-    ds = Datastore(tmp_path / "ds.sqlite")
-    res.bootstrap(ds, topo)
-    return CliContext(ds, topo, cwd=tmp_path)
-
-
-def cctl(ctx, line, stdin=""):
-    ctx.stdin = stdin
-    return calicoctl(line.split(), ctx)
+    return cli_lab(tmp_path)
 
 
 def reservation(name, *cidrs):
