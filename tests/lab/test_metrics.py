@@ -195,19 +195,10 @@ def test_prometheus_scrapes_the_nodes_and_answers_queries(metrics_on):
 
 
 def prometheus_pids(prefix: str) -> list[int]:
-    from kanslab.backends.local.record import state_dir
+    """The lab's live Prometheus processes (its command line names the lab's state directory)."""
+    from tests.lab.test_teardown import cmdline, lab_processes
 
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            if "prometheus" in cmd and str(state_dir(prefix)) in cmd and ") Z" not in stat:
-                out.append(int(d.name))
-    return out
+    return [p for p in lab_processes(prefix) if "prometheus" in cmdline(p)]
 
 
 @pytest.mark.parametrize("how", ["down", "agent killed, then down"])
