@@ -54,8 +54,8 @@ def test_provisioning_scripts_are_shellcheck_clean():
 def test_vagrant_validate():
     exe = shutil.which("vagrant")
     if exe is None:
-        pytest.skip("vagrant is not installed here (CI has neither Vagrant nor VirtualBox); "
-                    "the Vagrantfile is checked with ruby -c and the recorder instead")
+        pytest.skip("vagrant is not installed (`make test` installs it: scripts/install.sh --test); "
+                    "the Vagrantfile is still checked with ruby -c and the recorder")
     p = subprocess.run([exe, "validate", "--ignore-provider"], cwd=VAGRANT, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
