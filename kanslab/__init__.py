@@ -1,5 +1,6 @@
 """kanslab: a hands-on course on Kubernetes networking with Calico, on a real lab."""
 
+from ._version import __version__
 from .errors import (
     CommandError,
     InvalidInput,
@@ -14,5 +15,4 @@ from .lab import Lab, connect
 from .waiting import wait_for
 
 __all__ = ["connect", "Lab", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
-           "NotSupported", "LabError", "ReplayMismatch"]
-__version__ = "0.1.0"
+           "NotSupported", "LabError", "ReplayMismatch", "__version__"]

@@ -4,6 +4,6 @@ Public entry points (pure Python, no root):
 - `datastore.Datastore(path)`: the lab's SQLite datastore shared by all its processes
 - `resources`: load_manifest, apply, delete, patch, set_labels, bootstrap, node_view, calico_selector
 - `ipam`: Calico IPAM (blocks, affinity, borrowing, tunnel addresses) on a datastore transaction
-- `cli`: CliContext, calicoctl(argv, ctx), kubectl(argv, ctx)
+- `cli`: calicoctl(argv, ctx), kubectl(argv, ctx) and `CliContext` (from `cli_context`)
 The dataplane side (bird.py, felix.py) turns what these hold into kernel state.
 """

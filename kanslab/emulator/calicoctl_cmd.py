@@ -17,7 +17,7 @@ from .outcomes import ApplyError
 from .text_tables import box_table, calicoctl_table
 
 if TYPE_CHECKING:
-    from .cli import CliContext
+    from .cli_context import CliContext
 
 Result = tuple[int, str, str]
 

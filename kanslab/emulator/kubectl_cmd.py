@@ -17,7 +17,7 @@ from .selectors import k8s_label_selector
 from .text_tables import human_duration, kubectl_table
 
 if TYPE_CHECKING:
-    from .cli import CliContext
+    from .cli_context import CliContext
 
 Result = tuple[int, str, str]
 

@@ -14,7 +14,7 @@ import os
 import threading
 from pathlib import Path
 
-from ... import __version__
+from ..._version import __version__
 from .transcript import FORMAT, encode, encode_error
 
 
