@@ -1,4 +1,8 @@
-"""`kanslab.Lab`: the one API notebooks and tests use, whatever backend runs the lab."""
+"""`kanslab.Lab`: the one API notebooks and tests use, whatever backend runs the lab.
+
+The backend implements `kanslab.backends.base.Backend`; what only some backends can do (capture,
+probe, Prometheus) `Lab` checks with `isinstance` on the capability protocols there, and raises
+`kanslab.NotSupported` naming the backend and the capability where one is missing."""
 
 from __future__ import annotations
 
@@ -8,7 +12,17 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from .errors import InvalidInput, NotSupported
+from .backends.base import (
+    Backend,
+    CanCapture,
+    CanProbe,
+    ListsPodIPs,
+    Replayed,
+    RunsPrometheus,
+    lacks,
+    require,
+)
+from .errors import InvalidInput
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,7 +37,11 @@ def _manifest_objects(manifest) -> list[dict]:
 
 
 class Lab:
-    def __init__(self, backend):
+    def __init__(self, backend: Backend):
+        missing = lacks(backend, Backend)
+        if missing:
+            raise InvalidInput(f"{type(backend).__name__} is not a kanslab backend: it lacks {', '.join(missing)} "
+                               "(kanslab/backends/base.py says what a backend provides)")
         self.backend = backend
 
     def __repr__(self) -> str:
@@ -51,9 +69,8 @@ class Lab:
 
     def _mark(self, df: pd.DataFrame) -> pd.DataFrame:
         """On the replay backend a DataFrame says where its data comes from (attrs["replayed_from"])."""
-        source = getattr(self.backend, "replayed_from", None)
-        if source:
-            df.attrs["replayed_from"] = source
+        if isinstance(self.backend, Replayed):
+            df.attrs["replayed_from"] = self.backend.replayed_from
         return df
 
     # commands
@@ -89,8 +106,7 @@ class Lab:
         return self.backend.exec_pod(pod, cmd, timeout=timeout, check=check)
 
     def capture(self, host: str, bpf: str = "", iface: str = "any", count: int = 10000, seconds: float = 60):
-        if not hasattr(self.backend, "capture"):
-            raise NotSupported(self.backend.name, "capture packets")
+        require(self.backend, CanCapture)
         return self.backend.capture(host, bpf=bpf, iface=iface, count=count, seconds=seconds)
 
     # DataFrame getters
@@ -114,12 +130,11 @@ class Lab:
         default every running pod."""
         import pandas as pd
 
-        if not hasattr(self.backend, "probe"):
-            raise NotSupported(self.backend.name, "probe connections between pods")
+        require(self.backend, CanProbe)
         protocol = str(protocol).upper()
         if protocol not in ("TCP", "UDP"):
             raise InvalidInput(f"protocol {protocol!r}: the lab's pods answer TCP and UDP probes")
-        if hasattr(self.backend, "pod_ips"):
+        if isinstance(self.backend, ListsPodIPs):
             ips = self.backend.pod_ips()
         else:
             ips = {f"{r.namespace}/{r.name}": r.ip for r in self.pods().itertuples() if r.phase == "Running" and r.ip}
@@ -136,9 +151,7 @@ class Lab:
 
     # Prometheus
     def _prometheus(self, path: str, params: dict) -> dict:
-        if not hasattr(self.backend, "prometheus_api"):
-            raise NotSupported(self.backend.name, "run the lab's Prometheus",
-                               "deploy it as the write-up does (prometheus-pod) and query it with lab.sh and curl")
+        require(self.backend, RunsPrometheus)
         data = self.backend.prometheus_api(path, params)
         if data.get("status") != "success":
             raise InvalidInput(f"Prometheus: {data.get('errorType', 'error')}: {data.get('error', data)}")
@@ -146,9 +159,7 @@ class Lab:
 
     def prometheus(self) -> dict:
         """Start the lab's Prometheus unless it runs: {"host", "port", "config", "pid"} of it."""
-        if not hasattr(self.backend, "prometheus"):
-            raise NotSupported(self.backend.name, "run the lab's Prometheus",
-                               "deploy it as the write-up does (prometheus-pod) and query it with lab.sh and curl")
+        require(self.backend, RunsPrometheus)
         return {k: v for k, v in self.backend.prometheus().items() if k != "ok"}
 
     def prometheus_query(self, promql: str, time=None) -> pd.DataFrame:

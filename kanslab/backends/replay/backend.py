@@ -1,5 +1,10 @@
 """ReplayBackend: the embedded lab's recorded answers, in the order they were recorded.
 
+It implements `backends/base.py`'s `Backend` and exactly the capabilities the recorded backend
+had (the transcript's header names them; a transcript from before names were recorded lists the
+recorded backend's methods, from which the same follow): a replay of a lab that could not capture
+cannot capture either, and says so with `kanslab.NotSupported` like that lab did.
+
 Nothing runs: no root, no process, namespace or daemon. Each call is answered with the next
 recorded call of the same method and arguments (a call made several times, as `wait_for` polls,
 gets its recorded answers in turn); a recorded error is raised again with its type and fields; a
@@ -24,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 from ...errors import InvalidInput, LabError, ReplayMismatch
+from ..base import CAPABILITIES
 from .transcript import Transcript, call_key, decode, decode_error, describe, encode, load
 
 SUFFIX = ".json.gz"
@@ -120,8 +126,46 @@ class _Player:
         return self.call_text(max(pool, key=score))
 
 
+def _answering(method: str):
+    def call(self, *args, **kwargs):
+        return decode(self._answer(method, args, kwargs))
+
+    call.__name__ = call.__qualname__ = method
+    return call
+
+
+_classes: dict[tuple[str, ...], type] = {}
+
+
+def _replay_class(caps: tuple[str, ...]) -> type:
+    """ReplayBackend with the methods of these capabilities (one class per set, made once)."""
+    if caps not in _classes:
+        methods = {m: _answering(m) for c in CAPABILITIES if c.name in caps for m in c.methods}
+        if "capture" in methods:
+            methods["capture"] = ReplayBackend._capture
+        _classes[caps] = type("ReplayBackend", (ReplayBackend,), {**methods, "capability_names": caps})
+    return _classes[caps]
+
+
+def _transcripts(transcript, chapter) -> list[Transcript]:
+    if isinstance(transcript, Transcript):
+        return [transcript]
+    if isinstance(transcript, (list, tuple)) and transcript and all(isinstance(t, Transcript) for t in transcript):
+        return list(transcript)
+    return [load(p) for p in find_transcripts(transcript, chapter)]
+
+
 class ReplayBackend:
     name = "replay"
+    capability_names: tuple[str, ...] = ()
+
+    def __new__(cls, transcript=None, chapter: str | None = None, *args, **kwargs):
+        ts = _transcripts(transcript, chapter)
+        # the union over the candidate transcripts: any of them may turn out to be the chapter's
+        caps = tuple(c.name for c in CAPABILITIES if any(c.name in t.capabilities for t in ts))
+        self = object.__new__(_replay_class(caps))
+        self._loaded = ts
+        return self
 
     def __init__(self, transcript=None, chapter: str | None = None, quiet: bool = False, repeat: bool = True,
                  **_ignored):
@@ -129,20 +173,11 @@ class ReplayBackend:
         answer again; with repeat=False it raises ReplayMismatch."""
         self.repeat = repeat
         self._repeated: set[str] = set()
-        if isinstance(transcript, Transcript):
-            ts = [transcript]
-        elif isinstance(transcript, (list, tuple)) and transcript and all(isinstance(t, Transcript) for t in transcript):
-            ts = list(transcript)
-        else:
-            ts = [load(p) for p in find_transcripts(transcript, chapter)]
+        ts = self._loaded
         self._players = [_Player(t) for t in ts]
         self._first = ts[0]
         self._topo = None
         self._tmp: str | None = None
-        caps = set()
-        for t in ts:
-            caps |= set(t.header.get("capabilities") or [])
-        self._capabilities = caps
         if not quiet:
             print(f"kanslab: REPLAY — no lab runs here; every answer comes from a recording of the embedded lab "
                   f"({self.replayed_from}). Calls it does not hold raise kanslab.ReplayMismatch.",
@@ -220,24 +255,17 @@ class ReplayBackend:
             raise decode_error(rec["error"])
         return rec.get("result")
 
-    def __getattr__(self, name):
-        if name.startswith("_") or name not in self.__dict__.get("_capabilities", ()):
-            raise AttributeError(name)
-
-        def call(*args, **kwargs):
-            return decode(self._answer(name, args, kwargs))
-
-        call.__name__ = name
-        return call
-
-    def __dir__(self):
-        return sorted(set(super().__dir__()) | self._capabilities)
+    # -- the contract ---------------------------------------------------------------------------
+    up = _answering("up")
+    down = _answering("down")
+    sh = _answering("sh")
+    exec_pod = _answering("exec_pod")
 
     def status_rows(self) -> list[dict]:
         rows = decode(self._answer("status_rows", (), {}))
         return [{**r, "replayed": f"recorded {self.recorded_at}"} for r in rows]
 
-    def capture(self, *args, **kwargs):
+    def _capture(self, *args, **kwargs):
         result = self._answer("capture", args, kwargs) or {}
         return ReplayCapture(result.get("__capture__") or {}, self)
 

@@ -1,9 +1,14 @@
-"""RecordingBackend: any backend, with every call through its interface written to a transcript.
+"""RecordingBackend: any backend, with every call through the backend contract written to a transcript.
 
-One proxy, delegation by method name: a public method of the wrapped backend is called as is and
-its arguments and answer (or the kanslab error it raised) are appended to the transcript as the
-call returns. Attributes that are not methods (`name`, `hosts`, `topology`) pass through
-unrecorded; the topology goes into the transcript's header instead.
+What is recorded is the contract of `backends/base.py`: `Backend`'s methods (up, down,
+status_rows, sh, exec_pod) and the methods of each capability the wrapped backend has. Each is
+called as is; its arguments and answer (or the kanslab error it raised) are appended to the
+transcript as the call returns. The recorder has exactly the wrapped backend's capabilities (its
+class is made per set of capabilities, so `isinstance(recorder, CanProbe)` answers as for the
+backend), and the transcript's header names them, so that the replay backend offers the same.
+Attributes (`name`, `hosts`, `topology`) pass through unrecorded (the topology goes into the
+header), as does anything outside the contract (`lab.backend.reconcile()`): it works while
+recording and is not there on replay.
 """
 
 from __future__ import annotations
@@ -15,16 +20,39 @@ import threading
 from pathlib import Path
 
 from ..._version import __version__
+from ..base import CAPABILITIES, Replayed, capabilities
 from .transcript import FORMAT, encode, encode_error
 
+CONTRACT_METHODS = ("up", "down", "status_rows", "sh", "exec_pod")
 
-def capabilities(backend) -> list[str]:
-    """The public methods a backend has (the facade asks `hasattr` for some of them)."""
-    cls = type(backend)
-    return sorted(n for n in dir(cls) if not n.startswith("_") and callable(getattr(cls, n, None)))
+
+def _recorded(method: str):
+    def call(self, *args, **kwargs):
+        return self._call(method, args, kwargs)
+
+    call.__name__ = call.__qualname__ = method
+    return call
+
+
+_classes: dict[tuple[str, ...], type] = {}
+
+
+def _recording_class(caps: tuple[str, ...]) -> type:
+    """RecordingBackend with the methods of these capabilities (one class per set, made once)."""
+    if caps not in _classes:
+        methods = {m: _recorded(m) for c in CAPABILITIES if c.name in caps for m in c.methods}
+        if "capture" in methods:
+            methods["capture"] = RecordingBackend._capture
+        _classes[caps] = type("RecordingBackend", (RecordingBackend,), {**methods, "capability_names": caps})
+    return _classes[caps]
 
 
 class RecordingBackend:
+    capability_names: tuple[str, ...] = ()
+
+    def __new__(cls, inner, path: str | Path):
+        return object.__new__(_recording_class(tuple(capabilities(inner))))
+
     def __init__(self, inner, path: str | Path):
         object.__setattr__(self, "_inner", inner)
         object.__setattr__(self, "_path", Path(path))
@@ -37,6 +65,37 @@ class RecordingBackend:
                 object.__setattr__(self, "_n", sum(1 for line in f if line.startswith('{"method"')))
         else:
             self._write({"header": self._header()})
+
+    def __repr__(self) -> str:
+        return f"<RecordingBackend of {self._inner!r} into {self._path}>"
+
+    # -- the contract: attributes pass through, methods are recorded ----------------------------
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def hosts(self) -> list[str]:
+        return self._inner.hosts
+
+    @property
+    def topology(self):
+        return self._inner.topology
+
+    up = _recorded("up")
+    down = _recorded("down")
+    status_rows = _recorded("status_rows")
+    sh = _recorded("sh")
+    exec_pod = _recorded("exec_pod")
+
+    def _call(self, method: str, args, kwargs):
+        try:
+            result = getattr(self._inner, method)(*args, **kwargs)
+        except Exception as e:
+            self._record(method, args, kwargs, error=encode_error(e))
+            raise
+        self._record(method, args, kwargs, result=encode(result))
+        return result
 
     def _header(self) -> dict:
         inner = self._inner
@@ -56,7 +115,7 @@ class RecordingBackend:
         return {"format": FORMAT, "recorded_at": now.isoformat().replace("+00:00", "Z"),
                 "backend": inner.name, "prefix": getattr(inner, "prefix", None), "kanslab": __version__,
                 "topology": {"name": topo.name, "source": source, "yaml": topo_yaml},
-                "hosts": list(inner.hosts), "capabilities": capabilities(inner)}
+                "hosts": list(inner.hosts), "protocols": list(self.capability_names)}
 
     def _write(self, rec: dict) -> None:
         line = json.dumps(rec, separators=(",", ":"))
@@ -71,24 +130,10 @@ class RecordingBackend:
         return n
 
     def __getattr__(self, name):
-        value = getattr(self._inner, name)
-        if name.startswith("_") or not callable(value) or not callable(getattr(type(self._inner), name, None)):
-            return value
-        if name == "capture":
-            return self._capture
-
-        def call(*args, **kwargs):
-            try:
-                result = value(*args, **kwargs)
-            except Exception as e:
-                self._record(name, args, kwargs, error=encode_error(e))
-                raise
-            self._record(name, args, kwargs, result=encode(result))
-            return result
-
-        call.__name__ = name
-        call.__doc__ = getattr(value, "__doc__", None)
-        return call
+        """Anything outside the contract: the wrapped backend's own, unrecorded."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
     def __setattr__(self, name, value):
         setattr(self._inner, name, value)
@@ -136,6 +181,6 @@ class RecordingCapture:
 def maybe_record(backend):
     """The backend wrapped for recording when KANSLAB_RECORD names a transcript file."""
     path = os.environ.get("KANSLAB_RECORD")
-    if not path or isinstance(backend, RecordingBackend) or getattr(backend, "name", "") == "replay":
+    if not path or isinstance(backend, (RecordingBackend, Replayed)):
         return backend
     return RecordingBackend(backend, path)

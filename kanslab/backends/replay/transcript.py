@@ -111,7 +111,7 @@ def _short(s: str, n: int = 70) -> str:
 
 
 class Transcript:
-    """A loaded transcript: `header` (recorded_at, topology, capabilities, ...) and `calls`."""
+    """A loaded transcript: `header` (recorded_at, topology, protocols, ...) and `calls`."""
 
     def __init__(self, header: dict, calls: list[dict], path: str = ""):
         self.header, self.calls, self.path = header, calls, path
@@ -123,6 +123,16 @@ class Transcript:
     @property
     def recorded_at(self) -> str:
         return self.header.get("recorded_at", "?")
+
+    @property
+    def capabilities(self) -> list[str]:
+        """The capabilities (`backends/base.py` CAPABILITIES) the recorded backend had: the header's
+        "protocols"; older transcripts list the backend's public methods ("capabilities") instead."""
+        if "protocols" in self.header:
+            return list(self.header["protocols"])
+        from ..base import capabilities_from_methods
+
+        return capabilities_from_methods(self.header.get("capabilities") or [])
 
     def label(self) -> str:
         return f"{Path(self.path).name or self.name} (recorded {self.recorded_at} on the {self.header.get('backend', '?')} lab)"
