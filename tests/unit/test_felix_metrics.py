@@ -69,11 +69,10 @@ def test_a_backend_without_the_lab_prometheus_says_so():
     import pytest
 
     from kanslab import Lab, NotSupported
+    from kanslab.backends.vagrant import VagrantBackend
 
-    class Vagrant:
-        name = "vagrant"
-
+    vagrant = VagrantBackend(ssh_config="/nonexistent/ssh_config")  # refused before it connects anywhere
     with pytest.raises(NotSupported, match="vagrant backend cannot run the lab's Prometheus"):
-        Lab(Vagrant()).prometheus_query("up")
+        Lab(vagrant).prometheus_query("up")
     with pytest.raises(NotSupported):
-        Lab(Vagrant()).prometheus_query_range("up", start=0)
+        Lab(vagrant).prometheus_query_range("up", start=0)
