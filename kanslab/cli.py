@@ -105,9 +105,11 @@ def cmd_doctor(args) -> int:
 
 def cmd_record(args) -> int:
     """Record every chapter (or those named) on a fresh embedded lab of its own, for the replay backend."""
+    from .backends.local.names import DEFAULT_PREFIX
     from .backends.replay.record import record_chapters
 
-    prefix = args.prefix if args.prefix != "kl" else f"kr{os.getpid() % 100000}"
+    # the default lab is the user's own: recording builds and tears down a lab of its own instead
+    prefix = args.prefix if args.prefix != DEFAULT_PREFIX else f"kr{os.getpid() % 100000}"
     failed = record_chapters(args.chapters, out=args.out, notebooks=args.notebooks, prefix=prefix,
                              timeout=args.timeout)
     return 1 if failed else 0
@@ -115,7 +117,10 @@ def cmd_record(args) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kanslab", description="The embedded Calico lab of the kanslab course")
-    ap.add_argument("--prefix", default=os.environ.get("KANSLAB_PREFIX", "kl"), help="lab prefix (default kl)")
+    from .backends.local.names import DEFAULT_PREFIX, default_prefix
+
+    ap.add_argument("--prefix", default=default_prefix(),
+                    help=f"lab prefix (default: KANSLAB_PREFIX, else {DEFAULT_PREFIX})")
     ap.add_argument("--topology", default="kans3", help="packaged topology name or YAML path")
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="bring the embedded lab up (root)").set_defaults(fn=cmd_up)

@@ -279,3 +279,21 @@ def test_binder_files_run_the_course_on_replay():
     assert line.rstrip().rstrip('"').endswith("/notebooks/replay")
     assert list((ROOT / "notebooks" / "replay").glob("*.json.gz"))
     assert (binder / "runtime.txt").read_text().strip().startswith("python-3.1")
+
+
+def test_recording_a_chapter_tells_its_kernel_the_lab_and_leaves_our_environment_alone(tmp_path):
+    """`kanslab record` passes the lab's prefix (and the transcript) to the chapter's kernel in the
+    kernel's own environment; the recording process's os.environ does not change."""
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    from kanslab.backends.replay.record import record_chapter
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import kanslab\nlab = kanslab.connect()\nassert lab.backend.prefix == 'kr9env', lab.backend.prefix")])
+    chapter = tmp_path / "99-env.ipynb"
+    nbformat.write(nb, chapter)
+    before = dict(os.environ)
+    out = record_chapter(chapter, tmp_path / "replay", "kr9env", timeout=60)
+    assert dict(os.environ) == before
+    header = load(out).header
+    assert (header["prefix"], header["backend"], header["chapter"]) == ("kr9env", "local", "99-env")

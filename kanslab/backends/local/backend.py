@@ -18,10 +18,8 @@ from . import record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
 from .labinfo import load_lab, write_lab
-from .names import Names
+from .names import Names, default_prefix
 from .network import build_network, host_env, write_host_tools
-
-DEFAULT_PREFIX = os.environ.get("KANSLAB_PREFIX", "kl")
 
 
 def _progress_print(msg: str) -> None:
@@ -32,7 +30,7 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, prefix: str | None = None, topology: str | Path = "kans3"):
-        self.prefix = prefix or DEFAULT_PREFIX
+        self.prefix = prefix or default_prefix()
         self.names = Names(self.prefix)
         self.rec = record.Record(self.prefix)
         self._topology_arg = topology

@@ -1,12 +1,23 @@
-"""Every name the lab gives an object carries the lab prefix, so labs never collide."""
+"""Every name the lab gives an object carries the lab prefix, so labs never collide.
+
+The prefix names the lab itself: `kanslab --prefix NAME`, `connect("local", prefix=NAME)`, else
+KANSLAB_PREFIX, else "kl" (`DEFAULT_PREFIX`, its one home)."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .record import state_dir
+
+DEFAULT_PREFIX = "kl"
+
+
+def default_prefix() -> str:
+    """The lab's name when none is given: KANSLAB_PREFIX (read now, not at import), else "kl"."""
+    return os.environ.get("KANSLAB_PREFIX") or DEFAULT_PREFIX
 
 
 @dataclass(frozen=True)

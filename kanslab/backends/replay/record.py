@@ -3,6 +3,8 @@
 The chapters are executed from copies (nbclient, in memory): their stored outputs never change.
 Each chapter gets a fresh lab (its own prefix, rebuilt between chapters, so a transcript does not
 depend on what an earlier chapter left behind); the lab is torn down at the end, also on failure.
+The chapter's kernel learns which lab and which transcript from its own environment
+(KANSLAB_PREFIX, KANSLAB_BACKEND, KANSLAB_RECORD); this process's environment never changes.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def chapter_code_sha256(path: str | Path) -> str:
     return code_sha256(nbformat.read(str(path), as_version=4))
 
 
-def record_chapter(path: Path, out: Path, timeout: int = 600) -> Path:
-    """Execute one chapter (a copy) against the lab named by KANSLAB_PREFIX; write out/<stem>.json.gz."""
+def record_chapter(path: Path, out: Path, prefix: str, timeout: int = 600) -> Path:
+    """Execute one chapter (a copy) against the embedded lab PREFIX; write out/<stem>.json.gz."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -56,18 +58,9 @@ def record_chapter(path: Path, out: Path, timeout: int = 600) -> Path:
     code = code_sha256(nb)
     with tempfile.TemporaryDirectory(prefix="kanslab-record-") as tmp:
         raw = Path(tmp) / f"{path.stem}.jsonl"
-        old = {k: os.environ.get(k) for k in ("KANSLAB_RECORD", "KANSLAB_BACKEND")}
-        os.environ["KANSLAB_RECORD"] = str(raw)  # the kernel inherits it
-        os.environ["KANSLAB_BACKEND"] = "local"
-        try:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        kernel_env = os.environ | {"KANSLAB_RECORD": str(raw), "KANSLAB_BACKEND": "local", "KANSLAB_PREFIX": prefix}
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent.resolve())}}).execute(env=kernel_env)
         return compact(raw, out / f"{path.stem}.json.gz", chapter=path.stem, code_sha256=code)
 
 
@@ -82,8 +75,6 @@ def record_chapters(names: list[str], out: str | None = None, notebooks: str = "
     backend = LocalBackend(prefix=prefix)
     if backend.rec.exists():
         backend.down()
-    old_prefix = os.environ.get("KANSLAB_PREFIX")
-    os.environ["KANSLAB_PREFIX"] = prefix
     failed = []
     try:
         for ch in chapters:
@@ -93,7 +84,7 @@ def record_chapters(names: list[str], out: str | None = None, notebooks: str = "
             backend.up()
             print(f"recording {ch.name} on lab {prefix!r} ...", file=sys.stderr, flush=True)
             try:
-                written = record_chapter(ch, dest, timeout=timeout)
+                written = record_chapter(ch, dest, prefix, timeout=timeout)
             except Exception as e:  # a failing check cell: no transcript for this chapter
                 failed.append(ch.name)
                 print(f"  {ch.name} FAILED: {type(e).__name__}: {str(e)[-2000:]}", file=sys.stderr, flush=True)
@@ -102,8 +93,4 @@ def record_chapters(names: list[str], out: str | None = None, notebooks: str = "
                   file=sys.stderr, flush=True)
     finally:
         backend.down()
-        if old_prefix is None:
-            os.environ.pop("KANSLAB_PREFIX", None)
-        else:
-            os.environ["KANSLAB_PREFIX"] = old_prefix
     return failed
