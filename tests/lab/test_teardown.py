@@ -148,3 +148,69 @@ def test_a_hundred_pods_cost_no_processes(lab):
         assert "Hostname: cheap99" in lab.exec("cheap0", f"curl -s --max-time 3 http://{ip}/")
     finally:
         lab.delete(pods)
+
+
+DAEMONS = ("bird", "zebra", "bgpd", "staticd", "watchfrr", "prometheus")
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def test_no_daemon_of_the_lab_runs_once_down_returns(root_before):
+    """`down` waits for the lab's processes to exit: the moment it returns, not one routing daemon
+    or Prometheus of the lab runs (a `kanslab up` right after, or a process count, sees none)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    prefix = f"kw{os.getpid() % 10000}"
+    lab = kanslab.connect("local", prefix=prefix)
+    try:
+        lab.up(progress=False)
+        lab.prometheus()
+        mine = {p: (_comm(p), _start_time(p)) for p in lab_processes(prefix)}
+        daemons = {p: v for p, v in mine.items() if v[0] in DAEMONS}
+        assert {c for c, _ in daemons.values()} == {"bird", "zebra", "bgpd", "staticd", "prometheus"}, mine
+        assert sum(c == "bird" for c, _ in daemons.values()) == 4  # one per node
+    finally:
+        lab.down()
+    still = [f"{comm} {p}" for p, (comm, start) in daemons.items() if _start_time(p) == start and _alive(p)]
+    assert still == [], f"running after down returned: {still}"
+    assert lab_processes(prefix) == []  # and none found by command line either
+    assert_nothing_left(prefix)
+
+
+def test_down_stops_with_sigterm_and_kills_what_ignores_it():
+    """SIGTERM first (the daemons clean up on it); what ignores it gets SIGKILL once the grace second
+    is over; either way it has exited when `down` returns."""
+    from kanslab.backends.local.record import Record, teardown
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    prefix = f"kg{os.getpid() % 10000}"
+    rec = Record(prefix)
+    env = dict(os.environ) | rec.env_tag()
+    polite = subprocess.Popen(["sleep", "600"], env=env, start_new_session=True)
+    stubborn = subprocess.Popen(["bash", "-c", "trap '' TERM; echo ready; while :; do sleep 0.1; done"], env=env,
+                                start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert stubborn.stdout.readline().strip() == "ready"  # its trap is set
+        for p in (polite, stubborn):
+            rec.add_pid(p.pid, "test")
+        log = teardown(prefix)
+        assert polite.poll() == -signal.SIGTERM and stubborn.poll() == -signal.SIGKILL
+        assert f"stopped test pid {stubborn.pid} (SIGKILL)" in log and f"stopped test pid {polite.pid}" in log
+    finally:
+        for p in (polite, stubborn):
+            if p.poll() is None:
+                p.kill()
+                p.wait()

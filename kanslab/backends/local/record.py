@@ -1,7 +1,9 @@
 """The lab's record of everything it creates, written *before* each object exists.
 
 Teardown works only from this record (never from name patterns), so it succeeds after a crash
-at any point: an entry whose object never came to be is simply skipped.
+at any point: an entry whose object never came to be is simply skipped. It returns only once
+every process of the lab has exited (SIGTERM, up to `GRACE_SECONDS`, then SIGKILL), so a `kanslab
+up` right after `down` finds nothing of the old lab running.
 """
 
 from __future__ import annotations
@@ -9,11 +11,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+from ...errors import LabError
 
 STATE_ROOT = Path(os.environ.get("KANSLAB_STATE_ROOT", "/run/kanslab"))
 TAG_VAR = "KANSLAB_LAB_TAG"
@@ -80,18 +85,66 @@ class Record:
         return [e["name"] for e in self.entries() if e["kind"] == "netns"]
 
 
-def _kill(pid: int, start: str | None) -> None:
-    if start is not None and _proc_start_time(pid) != start:
-        return  # gone, or the pid now belongs to someone else
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        return
-    for _ in range(200):  # wait for the kernel to reap/zombify it, bounded
-        st = _proc_start_time(pid)
-        if st is None or st != start or _is_zombie(pid):
-            return
-        time.sleep(0.005)
+GRACE_SECONDS = 1.0  # what a process gets to exit on SIGTERM before SIGKILL (keeps `down` short)
+KILL_WAIT_SECONDS = 10.0  # after SIGKILL only a process stuck in the kernel (state D) takes long
+
+
+def _running(pid: int, start: str | None) -> bool:
+    """The same process (by start time) still exists and has not exited (a zombie has: it holds no
+    socket, file or namespace any more, only its exit status, until its parent -- often init -- reaps it)."""
+    now = _proc_start_time(pid)
+    return now is not None and (start is None or now == start) and not _is_zombie(pid)
+
+
+def _signal(procs: dict[int, str | None], sig: int) -> None:
+    for pid, start in procs.items():
+        if _running(pid, start):
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def _wait_exited(procs: dict[int, str | None], timeout: float) -> dict[int, str | None]:
+    """Wait until every process has exited, at most TIMEOUT seconds; those still running.
+
+    Wakes on pidfds (readable once their process exits: an event, not a poll); a process without
+    one (no pidfd support) is looked at every few milliseconds."""
+    left = {pid: start for pid, start in procs.items() if _running(pid, start)}
+    fds: list[int] = []
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as sel:
+        try:
+            for pid in left:
+                try:
+                    fd = os.pidfd_open(pid)
+                except OSError:  # exited meanwhile, or no pidfd in this kernel
+                    continue
+                fds.append(fd)
+                sel.register(fd, selectors.EVENT_READ)
+            poll = len(fds) < len(left)
+            while left and (remaining := deadline - time.monotonic()) > 0:
+                for key, _ in sel.select(min(remaining, 0.005) if poll else remaining):
+                    sel.unregister(key.fd)  # stays readable: once is enough
+                left = {pid: start for pid, start in left.items() if _running(pid, start)}
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return left
+
+
+def stop_processes(procs: dict[int, str | None], grace: float = GRACE_SECONDS) -> tuple[list[int], list[int]]:
+    """Stop PROCS ({pid: start time}) all at once: SIGTERM, wait up to GRACE seconds for them to
+    exit, SIGKILL the rest and wait until they have exited. Returns (the pids that needed SIGKILL,
+    those that did not exit even then: stuck in the kernel).
+
+    The daemons clean up on SIGTERM (FRR and BIRD withdraw their routes and close their sockets,
+    Prometheus closes its database) but may take seconds; GRACE bounds `down` all the same."""
+    _signal(procs, signal.SIGTERM)
+    rest = _wait_exited(procs, grace)
+    _signal(rest, signal.SIGKILL)
+    stuck = _wait_exited(rest, KILL_WAIT_SECONDS)
+    return sorted(rest), sorted(stuck)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -150,10 +203,15 @@ def teardown(prefix: str) -> list[str]:
     entries = rec.entries()
     log: list[str] = []
     # 1. processes: recorded pids, pids in recorded pidfiles, processes carrying the lab's env tag,
-    #    and anything left inside our namespaces
+    #    and anything left inside our namespaces; all stopped together, and `down` returns only once
+    #    every one has exited. A second look catches what a dying supervisor (the agent) started.
+    procs: dict[int, str | None] = {}
+    what: dict[int, str] = {}
+    unstoppable: list[int] = []
     for e in reversed(entries):
         if e["kind"] == "pid":
-            _kill(e["pid"], e.get("start"))
+            procs[e["pid"]] = e.get("start")
+            what[e["pid"]] = e.get("what", "recorded")
         elif e["kind"] == "pidfile":
             try:
                 pid = int(Path(e["path"]).read_text().split()[0])
@@ -165,15 +223,26 @@ def teardown(prefix: str) -> list[str]:
             except OSError:
                 continue  # gone already
             if start is not None and e.get("match", "") in cmd:
-                _kill(pid, start)
+                procs[pid] = start
+                what[pid] = e.get("match") or "pidfile"
     tags = {f"{TAG_VAR}={e['value']}".encode() for e in entries if e["kind"] == "envtag"}
-    for pid in _pids_with_env(tags) if tags else []:
-        _kill(pid, _proc_start_time(pid))
-        log.append(f"killed tagged pid {pid}")
     inodes = {i for i in (_ns_inode(n) for n in rec.netns()) if i is not None}
-    for pid in _pids_in_netns(inodes):
-        _kill(pid, _proc_start_time(pid))
-        log.append(f"killed stray pid {pid}")
+    for _ in range(5):
+        for pid in _pids_with_env(tags) if tags else []:
+            procs.setdefault(pid, _proc_start_time(pid))
+            what.setdefault(pid, "tagged")
+        for pid in _pids_in_netns(inodes):
+            procs.setdefault(pid, _proc_start_time(pid))
+            what.setdefault(pid, "stray")
+        procs = {pid: start for pid, start in procs.items() if _running(pid, start)}
+        if not procs:
+            break
+        killed, stuck = stop_processes(procs)
+        log += [f"stopped {what.get(pid, '')} pid {pid}" + (" (SIGKILL)" if pid in killed else "") for pid in procs]
+        if stuck:  # the rest is cleaned up around them; `down` then says so instead of returning quietly
+            unstoppable += stuck
+            break
+        procs = {}
     # 2. namespaces (their links go with them; veth peers in other namespaces too)
     for e in reversed(entries):
         if e["kind"] == "netns" and Path(f"/run/netns/{e['name']}").exists():
@@ -188,4 +257,7 @@ def teardown(prefix: str) -> list[str]:
             elif p.exists() or p.is_symlink():
                 p.unlink(missing_ok=True)
     shutil.rmtree(rec.dir, ignore_errors=True)
+    if unstoppable:
+        raise LabError(f"lab {prefix!r} is torn down, but processes {unstoppable} did not exit even on SIGKILL "
+                       "(stuck in the kernel: see `ps -o pid,stat,wchan,cmd -p PID`)")
     return log
