@@ -45,7 +45,7 @@ class Result:
         return self.exit_status == 0
 
     def error(self) -> CommandError:
-        return CommandError(self.host, self.cmd, self.exit_status, scrub(self.stderr), scrub(self.stdout))
+        return CommandError(self.host, scrub(self.cmd), self.exit_status, scrub(self.stderr), scrub(self.stdout))
 
 
 _RETRYABLE = (OSError, EOFError, paramiko.SSHException)
@@ -257,7 +257,7 @@ class SSHHost:
         sudo = self.sudo if sudo is None else sudo
         deadline = time.monotonic() + timeout
         if not self._sessions.acquire(timeout=timeout):
-            raise CommandError(self.name, cmd, -1, f"no free SSH session within {timeout} s")
+            raise CommandError(self.name, scrub(cmd), -1, f"no free SSH session within {timeout} s")
         try:
             chan = self._start(cmd, sudo)
             try:
@@ -302,7 +302,7 @@ class SSHHost:
                 if pgid:
                     self._kill(pgid, sudo, escalate=True)
                 _, body = _split_pid(out)
-                raise CommandError(self.name, cmd, -1, scrub(f"timed out after {timeout:g} s; the command was killed"
+                raise CommandError(self.name, scrub(cmd), -1, scrub(f"timed out after {timeout:g} s; the command was killed"
                                                             + (f"\n{err.decode(errors='replace')}" if err else "")),
                                    scrub(body.decode(errors="replace")))
             select.select([fd], [], [], min(left, 1.0))
@@ -331,14 +331,14 @@ class SSHHost:
         t0 = time.monotonic()
         data = input.encode() if isinstance(input, str) else input
         out, err, status = self.exec_bytes(cmd, timeout=timeout, input=data, sudo=sudo)
-        log.debug("[%s] %s -> %d", self.name, cmd, status)
+        log.debug("[%s] %s -> %d", self.name, scrub(cmd), status)
         return Result(self.name, cmd, out.decode(errors="replace"), err.decode(errors="replace"), status,
                       time.monotonic() - t0)
 
     def stream(self, cmd: str, sudo: bool | None = None) -> RemoteProcess:
         sudo = self.sudo if sudo is None else sudo
         if not self._sessions.acquire(timeout=self.connect_timeout):
-            raise CommandError(self.name, cmd, -1, "no free SSH session")
+            raise CommandError(self.name, scrub(cmd), -1, "no free SSH session")
         try:
             chan = self._start(cmd, sudo)
         except BaseException:
@@ -388,7 +388,7 @@ class SSHHost:
         cmd = f"cat > {q}" + (f" && chmod {mode:o} {q}" if mode is not None else "")
         out, err, status = self.exec_bytes(cmd, timeout=timeout, input=data, sudo=sudo or None)
         if status != 0:
-            raise CommandError(self.name, f"upload {remote}", status, err.decode(errors="replace"))
+            raise CommandError(self.name, f"upload {remote}", status, scrub(err.decode(errors="replace")))
 
     def read_bytes(self, remote: str, sudo: bool = False, timeout: float = 120) -> bytes:
         sf = None if sudo else self.sftp()
@@ -405,7 +405,7 @@ class SSHHost:
                 raise CommandError(self.name, f"download {remote}", 1, e.strerror or str(e)) from None
         out, err, status = self.exec_bytes(f"cat -- {shlex.quote(remote)}", timeout=timeout, sudo=sudo or None)
         if status != 0:
-            raise CommandError(self.name, f"download {remote}", status, err.decode(errors="replace"))
+            raise CommandError(self.name, f"download {remote}", status, scrub(err.decode(errors="replace")))
         return out
 
     def download(self, remote: str, local: str | Path, sudo: bool = False, timeout: float = 120) -> Path:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import paramiko
 
+from .errors import scrub
+
 if TYPE_CHECKING:
     from .connection import SSHHost
 
@@ -86,7 +88,7 @@ class RemoteProcess:
 
     def __repr__(self) -> str:
         state = "running" if not self._done.is_set() else f"exited {self.exit_status}"
-        return f"<RemoteProcess [{self.host.name}] `{self.cmd}` {state}>"
+        return f"<RemoteProcess [{self.host.name}] `{scrub(self.cmd)}` {state}>"
 
     def _read(self) -> None:
         chan = self._chan
