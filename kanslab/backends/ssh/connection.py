@@ -89,7 +89,11 @@ class SSHHost:
                 continue
             try:
                 keys.append((path, paramiko.PKey.from_path(path)))
-            except paramiko.PasswordRequiredException:
+            except (paramiko.PasswordRequiredException, TypeError) as e:
+                # cryptography raises TypeError for an encrypted OpenSSH-format key loaded without a password
+                if isinstance(e, TypeError) and "password" not in str(e).lower():
+                    problems.append(f"cannot use identity file {path}: {type(e).__name__}")
+                    continue
                 problems.append(f"{path} is passphrase-protected (kanslab needs an unencrypted key or ssh-agent)")
             except (paramiko.SSHException, ValueError, OSError) as e:
                 why = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
