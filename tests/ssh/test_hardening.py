@@ -14,8 +14,14 @@ from pathlib import Path
 import pytest
 
 from kanslab import CommandError
-from kanslab.backends.ssh import (AuthenticationDisconnect, AuthenticationFailed, HostKeyRefused, SSHError, SSHPool,
-                                  read_ssh_config)
+from kanslab.backends.ssh import (
+    AuthenticationDisconnect,
+    AuthenticationFailed,
+    HostKeyRefused,
+    SSHError,
+    SSHPool,
+    read_ssh_config,
+)
 from kanslab.backends.vagrant.inventory import read_hosts_yaml
 
 from .conftest import _need_sshd
