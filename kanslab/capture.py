@@ -17,13 +17,12 @@ class Capture:
     """Context manager: tcpdump runs while the block runs; `.packets` afterwards, `.path` for Wireshark."""
 
     def __init__(self, argv_prefix: list[str], host: str, bpf: str = "", iface: str = "any",
-                 count: int = 10000, seconds: float = 60, directory: str | None = None, stop_argv=None):
+                 count: int = 10000, seconds: float = 60, directory: str | None = None):
         self.host, self.bpf, self.iface, self.count, self.seconds = host, bpf, iface, count, seconds
         fd, path = tempfile.mkstemp(prefix=f"kanslab-{host}-", suffix=".pcap", dir=directory)
         os.close(fd)
         os.chmod(path, 0o666)  # tcpdump may write it as another user than the one reading it
         self.path = Path(path)
-        self._stop_argv = stop_argv  # remote captures: how to tell the far tcpdump to stop
         # --immediate-mode: without it the kernel hands packets over only when its ring buffer's
         # block times out (about 1 s), and a quick exchange (one ping) is lost when the block ends
         self._argv = argv_prefix + ["tcpdump", "-U", "--immediate-mode", "-nn", "-i", iface, "-c", str(count),
@@ -55,10 +54,7 @@ class Capture:
         if p is None or p.poll() is not None:
             return
         try:
-            if self._stop_argv is not None:
-                subprocess.run(self._stop_argv(self.path), capture_output=True, timeout=10)
-            else:
-                os.killpg(p.pid, signal.SIGINT)  # tcpdump flushes and exits on SIGINT
+            os.killpg(p.pid, signal.SIGINT)  # tcpdump flushes and exits on SIGINT
             p.wait(timeout=5)
         except (subprocess.TimeoutExpired, ProcessLookupError):
             os.killpg(p.pid, signal.SIGKILL)

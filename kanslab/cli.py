@@ -53,8 +53,9 @@ def cmd_status(args) -> int:
 def cmd_ssh(args) -> int:
     b = _backend(args)
     b._ns(args.host)  # a clear error for an unknown host
-    if b.via_ssh:  # through the lab's loopback SSH door, like `vagrant ssh`
-        argv = b._ssh_argv(args.host) + ([] if not args.command else ["--", " ".join(args.command)])
+    if b.via_ssh:  # a terminal through the lab's loopback SSH door with the user's ssh client, like `vagrant ssh`
+        argv = ["ssh", "-F", str(b.names.dir / "ssh_config"), args.host] + (
+            [] if not args.command else ["--", " ".join(args.command)])
         os.execvp(argv[0], argv)
     from .backends.local.network import host_env
 

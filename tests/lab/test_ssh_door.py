@@ -81,3 +81,54 @@ def test_a_plain_ssh_client_as_an_unprivileged_user(lab):
         os.chown(key, owner.st_uid, owner.st_gid)
     assert p.returncode == 0, p.stderr
     assert "192.168.10.101/24" in p.stdout and "Mesh_192_168_10_102" in p.stdout
+
+
+def test_the_library_as_an_unprivileged_user(lab, monkeypatch):
+    """A student's non-root kernel: kanslab itself (the paramiko transport) drives the lab through the door.
+
+    A forked child drops to `nobody` (this machine's venv is not readable by nobody, so a fresh
+    interpreter could not start); the parent imports everything first, the child connects anew."""
+    import json
+
+    monkeypatch.setenv("KANSLAB_VIA_SSH", "1")
+    warm = kanslab.connect("local", prefix=lab.backend.prefix)
+    assert warm.sh("k8s-w1", "true") == ""
+    warm.backend._door().close()
+    key = ssh_dir(lab.backend.names) / "id_ed25519"
+    owner = key.stat()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(key, nobody.pw_uid, nobody.pw_gid)
+    r, w = os.pipe()
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            out = {}
+            try:
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                monkeypatch.delenv("KANSLAB_VIA_SSH")  # not root: the door is the only way
+                student = kanslab.connect("local", prefix=lab.backend.prefix)
+                out["via_ssh"] = student.backend.via_ssh
+                out["sh"] = student.sh("k8s-w1", "id -u; ip -br addr show enp0s8")
+                try:
+                    student.sh("k8s-w2", "exit 3")
+                except kanslab.CommandError as e:
+                    out["exit"] = e.exit_status
+            except BaseException as e:  # noqa: BLE001 - reported to the parent
+                out["error"] = repr(e)
+            os.write(w, json.dumps(out).encode())
+            os._exit(0)
+        os.close(w)
+        data = b""
+        while chunk := os.read(r, 65536):
+            data += chunk
+        os.waitpid(pid, 0)
+    finally:
+        os.chown(key, owner.st_uid, owner.st_gid)
+        os.close(r)
+    out = json.loads(data)
+    assert "error" not in out, out["error"]
+    assert out["via_ssh"] and out["exit"] == 3
+    uid, addr = out["sh"].splitlines()
+    assert uid == "0" and "192.168.10.101/24" in addr

@@ -144,8 +144,8 @@ class Cluster:
     """Several servers and an ssh-config naming them, in Vagrant's format; `stop()` stops them all."""
 
     def __init__(self, root: Path, names: list[str], host_key_types: dict[str, str] | None = None,
-                 env: dict[str, dict[str, str]] | None = None):
-        self.root = root
+                 env: dict[str, dict[str, str]] | None = None, user: str = "root"):
+        self.root, self.user = root, user
         self.client_key = keygen(root / "private_key")
         pub = (root / "private_key.pub").read_text()
         types = host_key_types or {}
@@ -159,7 +159,8 @@ class Cluster:
         except BaseException:
             self.stop()
             raise
-        self.ssh_config.write_text("".join(s.ssh_config_block(self.client_key) for s in self.servers.values()))
+        self.ssh_config.write_text("".join(s.ssh_config_block(self.client_key, user=self.user)
+                                           for s in self.servers.values()))
         return self
 
     def stop(self) -> None:

@@ -7,9 +7,11 @@ tests/lab/test_vagrant_backend_on_embedded.py."""
 
 from __future__ import annotations
 
+import base64
 import http.server
 import json
 import os
+import ssl
 import textwrap
 import threading
 from pathlib import Path
@@ -200,16 +202,54 @@ class _FakeAPI(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_kubernetes_client_through_an_ssh_tunnel(vms, tmp_path):
-    """pods() uses the kubernetes client with the kubeconfig fetched from k8s-m, through a tunnel via k8s-m."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeAPI)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+@pytest.fixture
+def api_server(tmp_path):
+    """An HTTPS server answering like the API server; `start(names)` presents a certificate for NAMES."""
+    from .tls import TestCA
+
+    ca = TestCA(tmp_path)
+    servers = []
+
+    def start(names: list[str]) -> int:
+        cert, key = ca.server_files(names)
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeAPI)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+        return srv.server_port
+    start.ca = ca
+    try:
+        yield start
+    finally:
+        for srv in servers:
+            srv.shutdown()
+            srv.server_close()
+
+
+def _kubeconfig(path: Path, port: int, ca) -> dict:
+    """kubeadm's admin.conf shape: the CA, a client certificate and its key; the server by IP."""
+    cert, key = ca.issue("kubernetes-admin", [])
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "kubernetes-admin@kubernetes",
+           "clusters": [{"name": "kubernetes", "cluster": {"server": f"https://127.0.0.1:{port}",
+                                                           "certificate-authority-data": b64(ca.pem)}}],
+           "contexts": [{"name": "kubernetes-admin@kubernetes",
+                         "context": {"cluster": "kubernetes", "user": "kubernetes-admin"}}],
+           "users": [{"name": "kubernetes-admin",
+                      "user": {"client-certificate-data": b64(cert), "client-key-data": b64(key)}}]}
+    path.write_text(json.dumps(cfg))
+    return cfg
+
+
+def test_kubernetes_client_through_an_ssh_tunnel_checks_the_servers_name(vms, tmp_path, api_server):
+    """pods() uses the kubernetes client with the kubeconfig fetched from k8s-m, through a tunnel via k8s-m.
+
+    TLS is verified against the name `kubernetes` (in every kubeadm API server certificate), not the
+    tunnel's 127.0.0.1: a certificate for that name is accepted, one for another name is refused."""
     kc = tmp_path / "admin.conf"
-    kc.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "kans",
-        "clusters": [{"name": "kans", "cluster": {"server": f"http://127.0.0.1:{srv.server_port}"}}],
-        "contexts": [{"name": "kans", "context": {"cluster": "kans", "user": "admin"}}],
-        "users": [{"name": "admin", "user": {"token": "t"}}]}))
+    _kubeconfig(kc, api_server(["kubernetes", "192.168.10.10"]), api_server.ca)
     b = VagrantBackend(ssh_config=vms.ssh_config, kubeconfig_path=str(kc))
     try:
         pods = b.pods()
@@ -218,8 +258,23 @@ def test_kubernetes_client_through_an_ssh_tunnel(vms, tmp_path):
         assert b.api_client() is not None
     finally:
         b.close()
-        srv.shutdown()
-        srv.server_close()
+
+
+def test_a_certificate_for_another_name_is_refused_and_no_key_is_logged(vms, tmp_path, api_server, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    kc = tmp_path / "admin.conf"
+    cfg = _kubeconfig(kc, api_server(["impostor.example", "127.0.0.1"]), api_server.ca)
+    b = VagrantBackend(ssh_config=vms.ssh_config, kubeconfig_path=str(kc))
+    try:
+        assert b.api_client() is None  # TLS refused: the certificate does not name `kubernetes`
+        assert b.pods().loc[0, "name"] == "webpod1" and b.kube.source == "kubectl"
+        assert "CERTIFICATE_VERIFY_FAILED" in b.kube._api_failed or "certificate" in b.kube._api_failed.lower()
+    finally:
+        b.close()
+    key = cfg["users"][0]["user"]["client-key-data"]
+    assert key not in caplog.text and base64.b64decode(key).decode().splitlines()[1] not in caplog.text
 
 
 def test_no_api_server_falls_back_to_kubectl(vms):

@@ -89,7 +89,8 @@ def _write_tmp(text: str):
     return f.name
 
 
-def test_hosts_yaml_for_any_cluster(tmp_path):
+def test_hosts_yaml_for_any_cluster(tmp_path, monkeypatch):
+    monkeypatch.setenv("KANSLAB_KNOWN_HOSTS", str(tmp_path / "kh"))
     p = tmp_path / "hosts.yaml"
     p.write_text(textwrap.dedent("""\
         defaults: {user: ubuntu, identity_file: kans.pem}
@@ -101,7 +102,8 @@ def test_hosts_yaml_for_any_cluster(tmp_path):
     eps = read_hosts_yaml(p)
     assert eps["k8s-m"].role == "control-plane" and eps["k8s-m"].user == "ubuntu"
     assert eps["k8s-m"].identity_files == (str(tmp_path / "kans.pem"),)
-    assert eps["k8s-m"].strict == "no"  # named hosts are accepted on first contact, like Vagrant's
+    # trust on first use: recorded in kanslab's known_hosts, a changed key refused later
+    assert eps["k8s-m"].strict == "accept-new" and eps["k8s-m"].known_hosts == (str(tmp_path / "kh"),)
     assert eps["k8s-w1"].port == 2222 and eps["k8s-w1"].host_key.startswith("ssh-ed25519")
     assert eps["router"].hostname == "10.0.0.254" and eps["router"].role is None
 
@@ -110,6 +112,36 @@ def test_hosts_yaml_with_known_hosts_is_strict(tmp_path):
     p = tmp_path / "hosts.yaml"
     p.write_text("defaults: {known_hosts: ~/.ssh/known_hosts}\nhosts: {k8s-m: {host: h}}\n")
     assert read_hosts_yaml(p)["k8s-m"].strict == "yes"
+    p.write_text("defaults: {strict_host_key_checking: no}\nhosts: {k8s-m: {host: h}}\n")  # YAML's `no` is false
+    assert read_hosts_yaml(p)["k8s-m"].strict == "no" and read_hosts_yaml(p)["k8s-m"].known_hosts == ()
+    p.write_text("defaults: {strict_host_key_checking: maybe}\nhosts: {k8s-m: {host: h}}\n")
+    with pytest.raises(InvalidInput, match="strict_host_key_checking 'maybe'"):
+        read_hosts_yaml(p)
+
+
+def test_default_known_hosts_follows_xdg(monkeypatch, tmp_path):
+    from kanslab.backends.ssh import default_known_hosts
+
+    monkeypatch.delenv("KANSLAB_KNOWN_HOSTS", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert default_known_hosts() == str(tmp_path / "kanslab" / "known_hosts")
+    monkeypatch.setenv("KANSLAB_KNOWN_HOSTS", "/x/kh")
+    assert default_known_hosts() == "/x/kh"
+
+
+def test_recorded_key_types_are_offered_first(tmp_path):
+    from kanslab.backends.ssh import Endpoint
+    from kanslab.backends.ssh.hostkeys import preferred_key_types
+
+    offered = ("ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+    kh = tmp_path / "known_hosts"
+    kh.write_text("[127.0.0.1]:2222 ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=\n")
+    ep = Endpoint("k8s-m", "127.0.0.1", 2222, known_hosts=(str(kh),))
+    assert preferred_key_types(ep, {}, offered) == ("ecdsa-sha2-nistp256", "ssh-ed25519", "rsa-sha2-512",
+                                                    "rsa-sha2-256", "ssh-rsa")
+    rsa = Endpoint("k8s-m", "127.0.0.1", 2222, host_key="ssh-rsa AAAAB3Nza")
+    assert preferred_key_types(rsa, {}, offered)[:3] == ("rsa-sha2-512", "rsa-sha2-256", "ssh-rsa")
+    assert preferred_key_types(Endpoint("x", "h"), {}, offered) == offered  # nothing recorded: paramiko's order
 
 
 @pytest.mark.parametrize("text,message", [
@@ -142,3 +174,21 @@ def test_scrub_removes_private_key_blocks():
     assert "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ" not in text
     assert text == "before\n[private key removed]\nafter"
     assert scrub("-----BEGIN RSA PRIVATE KEY-----\nMIIEow truncated") == "[private key removed]"
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("    client-key-data: LS0tLS1CRUdJTiBFQyBQUklW", "    client-key-data: [removed]"),
+    ("    token: eyJhbGciOi.abc.def", "    token: [removed]"),
+    ('{"user": {"token": "s3cr3t", "username": "a"}}', '{"user": {"token": [removed], "username": "a"}}'),
+    ("    password: hunter2", "    password: [removed]"),
+    ("kubectl --token=abc get pods", "kubectl --token=[removed] get pods"),
+    ("kubeadm join 1.2.3.4:6443 --token abcdef.0123456789abcdef", "kubeadm join 1.2.3.4:6443 --token [removed]"),
+    ("Authorization: Bearer eyJabc.def", "Authorization: Bearer [removed]"),
+    ("git clone https://student:pa55@example.org/x", "git clone https://student:[removed]@example.org/x"),
+    # public or harmless: kept as they are
+    ("    client-certificate-data: LS0tCERT", "    client-certificate-data: LS0tCERT"),
+    ("automountServiceAccountToken: false", "automountServiceAccountToken: false"),
+    ("the token expired", "the token expired"),
+])
+def test_scrub_removes_tokens_and_passwords(text, expected):
+    assert scrub(text) == expected

@@ -14,6 +14,7 @@ from typing import Callable
 from ...errors import CommandError, LabError, NotFound
 from ...topology import Topology, load_topology
 from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
+from ..ssh import SSHError, SSHPool, read_ssh_config
 from . import record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
@@ -152,29 +153,42 @@ class LocalBackend:
         """Without root, commands go through the lab's SSH door (KANSLAB_VIA_SSH=1 forces it)."""
         return os.geteuid() != 0 or os.environ.get("KANSLAB_VIA_SSH") == "1"
 
-    def _ssh_argv(self, host: str) -> list[str]:
-        ctl = Path(os.environ.get("XDG_RUNTIME_DIR") or Path.home() / ".cache") / "kanslab"
-        ctl.mkdir(parents=True, exist_ok=True)
-        # one kept connection per host (ControlMaster): later commands cost milliseconds, not a handshake
-        return ["ssh", "-F", str(self.names.dir / "ssh_config"), "-o", "ControlMaster=auto",
-                "-o", f"ControlPath={ctl}/%C", "-o", "ControlPersist=600", "-o", "BatchMode=yes", host]
+    def _door(self) -> SSHPool:
+        """The lab's SSH door (its ssh_config) as the SSH transport's kept connections, one per host.
+
+        Re-read when the file changes: a lab rebuilt under the same prefix has new ports and keys."""
+        cfg = self.names.dir / "ssh_config"
+        try:
+            st = cfg.stat()
+        except OSError:
+            raise LabError(f"lab {self.prefix!r} has no SSH door ({cfg} is missing); is it up? "
+                           "`sudo kanslab up`") from None
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        pool = getattr(self, "_door_pool", None)
+        if pool is None or getattr(self, "_door_stamp", None) != stamp:
+            if pool is not None:
+                pool.close()
+            self._door_pool, self._door_stamp = SSHPool(read_ssh_config(cfg), sudo=False), stamp
+        return self._door_pool
 
     def _argv(self, host: str, cmd: str) -> tuple[list[str], dict | None]:
-        """How to run a shell command on a lab host: inside its namespace as root, else over SSH."""
+        """How to run a shell command on a lab host inside its namespace, as root."""
         ns = self._ns(host)
-        if self.via_ssh:
-            return self._ssh_argv(host) + ["--", cmd], None
         return ["ip", "netns", "exec", ns, "bash", "-c", cmd], host_env(self.names, host)
 
     def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
+        if self.via_ssh:
+            self._ns(host)
+            try:
+                return self._door().sh(host, cmd, timeout=timeout, check=check, input=input)
+            except SSHError as e:
+                raise LabError(f"cannot reach {host} over the lab's SSH door: {e} "
+                               f"(is lab {self.prefix!r} up? `sudo kanslab up`)") from None
         argv, env = self._argv(host, cmd)
         try:
             p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, input=input)
         except subprocess.TimeoutExpired as e:
             raise CommandError(host, cmd, -1, f"timed out after {timeout} s") from e
-        if self.via_ssh and p.returncode == 255 and not p.stdout:
-            raise LabError(f"cannot reach {host} over the lab's SSH door: {p.stderr.strip()} "
-                           f"(is lab {self.prefix!r} up? `sudo kanslab up`)")
         if check and p.returncode != 0:
             raise CommandError(host, cmd, p.returncode, p.stderr, p.stdout)
         return p.stdout
@@ -289,11 +303,11 @@ class LocalBackend:
         from ...capture import Capture
 
         self._ns(host)
+        if self.via_ssh:  # tcpdump on the host through the door; the pcap is downloaded when it stops
+            from ..ssh import SSHCapture
+
+            return SSHCapture(self._door().host(host), bpf=bpf, iface=iface, count=count, seconds=seconds)
         limit = ["timeout", "-s", "INT", str(int(seconds))]
-        if self.via_ssh:
-            # the pcap lands in the user's temp dir (same filesystem); stop by signalling the remote tcpdump
-            return Capture(self._ssh_argv(host) + ["--"] + limit, host, bpf, iface, count, seconds,
-                           stop_argv=lambda path: self._ssh_argv(host) + ["--", f"pkill -INT -f {path}"])
         d = self.names.dir / "captures"
         d.mkdir(exist_ok=True)
         return Capture(["ip", "netns", "exec", self.names.host(host)] + limit, host, bpf, iface, count, seconds,

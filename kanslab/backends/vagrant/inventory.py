@@ -13,8 +13,10 @@ hosts:
   k8s-m:  {host: 3.35.10.2, role: control-plane}
   k8s-w1: {host: 3.35.10.3, role: worker, host_key: "ssh-ed25519 AAAA..."}   # or pin a key
 ```
-Without `known_hosts` or `host_key` a host's key is accepted on first contact, as Vagrant
-does for its machines; hosts the file does not name are never contacted.
+Without `known_hosts` or `host_key`, a host's key is trusted on first use: recorded in
+kanslab's own known_hosts file (`~/.config/kanslab/known_hosts`, or KANSLAB_KNOWN_HOSTS), and a
+different key later is refused, as `StrictHostKeyChecking accept-new` does in OpenSSH.
+`strict_host_key_checking: no` accepts any key. Hosts the file does not name are never contacted.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from ...errors import InvalidInput, LabError
-from ..ssh import Endpoint, parse_ssh_config, read_ssh_config
+from ..ssh import Endpoint, default_known_hosts, parse_ssh_config, read_ssh_config
 
 ROLES = ("control-plane", "worker", "router")
 _HOST_KEYS = {"host", "hostname", "port", "user", "identity_file", "identity_files", "known_hosts", "host_key",
@@ -102,7 +104,15 @@ def read_hosts_yaml(path: str | Path) -> dict[str, Endpoint]:
             raise InvalidInput(f"hosts file {p}: host {name}: role {role!r} is not one of {', '.join(ROLES)}")
         keys = _as_list(merged.get("identity_file")) + _as_list(merged.get("identity_files"))
         known = _as_list(merged.get("known_hosts"))
-        strict = merged.get("strict_host_key_checking") or ("yes" if known else "no")
+        strict = merged.get("strict_host_key_checking")
+        if isinstance(strict, bool):  # YAML reads a bare `no` as false
+            strict = "yes" if strict else "no"
+        strict = str(strict or ("yes" if known else "accept-new")).lower()
+        if strict not in ("yes", "no", "accept-new", "ask", "off"):
+            raise InvalidInput(f"hosts file {p}: host {name}: strict_host_key_checking {strict!r} is not one of "
+                               "yes, accept-new, no")
+        if not known and strict == "accept-new":
+            known = [default_known_hosts()]  # trust on first use, in kanslab's own file
         try:
             port = int(merged.get("port", 22))
         except (TypeError, ValueError):
@@ -111,7 +121,7 @@ def read_hosts_yaml(path: str | Path) -> dict[str, Endpoint]:
             name=str(name), hostname=str(hostname), port=port, user=str(merged.get("user", "root")),
             identity_files=tuple(_path(p.parent, k) for k in keys),
             known_hosts=tuple(_path(p.parent, k) for k in known),
-            strict=str(strict).lower(), host_key=merged.get("host_key"), identities_only=bool(keys), role=role)
+            strict=strict, host_key=merged.get("host_key"), identities_only=bool(keys), role=role)
     return out
 
 

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import pandas as pd
 import yaml
 
+from ..ssh import scrub
+
 log = logging.getLogger("kanslab.kube")
 
 POD_COLUMNS = ["namespace", "name", "node", "ip", "phase", "labels"]
@@ -109,7 +111,7 @@ class KubeAccess:
             client.VersionApi(api).get_code(_request_timeout=10, _preload_content=False)
             self._api = api
         except Exception as e:
-            self._api_failed = f"{type(e).__name__}: {e}"[:300]
+            self._api_failed = scrub(f"{type(e).__name__}: {e}")[:300]  # may quote the kubeconfig
             log.info("kubernetes API not reachable (%s); using kubectl on %s", self._api_failed,
                      self.backend.control_plane)
             if self._forward is not None:
@@ -130,7 +132,7 @@ class KubeAccess:
                 self.source = "api"
                 return items
             except Exception as e:
-                log.info("kubernetes API call %s failed (%s); falling back to kubectl", method, e)
+                log.info("kubernetes API call %s failed (%s); falling back to kubectl", method, scrub(str(e)))
         self.source = "kubectl"
         out = self.backend.kubectl(f"get {resource} -o json")
         return json.loads(out).get("items") or [] if out.strip() else []
