@@ -31,12 +31,9 @@ def bootstrap(ds: Datastore, topology: Any) -> list[str]:
             made.append("ipamconfig/default created")
         if not tx.list("IPPool"):
             dp = spec.default_pool
-            pool = {"apiVersion": "projectcalico.org/v3", "kind": "IPPool",
-                    "metadata": {"name": dp.get("name", "default-ipv4-ippool")},
-                    "spec": {"cidr": str(spec.pod_cidr), "blockSize": spec.block_size,
-                             "ipipMode": dp.get("ipipMode", "Always"), "vxlanMode": dp.get("vxlanMode", "Never"),
-                             # CALICO_IPV4POOL_NAT_OUTGOING defaults to true (startup.go)
-                             "natOutgoing": bool(dp.get("natOutgoing", True)), "nodeSelector": "all()"}}
+            pool = {"apiVersion": "projectcalico.org/v3", "kind": "IPPool", "metadata": {"name": dp.name},
+                    "spec": {"cidr": str(spec.pod_cidr), "blockSize": spec.block_size, "ipipMode": dp.ipip_mode,
+                             "vxlanMode": dp.vxlan_mode, "natOutgoing": dp.nat_outgoing, "nodeSelector": "all()"}}
             tx.put(co.normalize_ippool(pool, None, []))
             made.append(f"ippool.projectcalico.org/{pool['metadata']['name']} created")
         if tx.get("FelixConfiguration", "default") is None:

@@ -39,10 +39,6 @@ def _topology_of(obj) -> Topology:
     raise TypeError(f"expected a kanslab.Lab or a Topology, not {type(obj).__name__}")
 
 
-def _pod_cidr(topo: Topology) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(topo.cluster.get("pod_cidr", "0.0.0.0/0"))
-
-
 def _route_rows(routes: pd.DataFrame) -> list[dict]:
     """ip_route or route_n rows -> dicts with dst, type, gateway, dev, proto."""
     def val(v):
@@ -88,7 +84,7 @@ def block_routes(routes: pd.DataFrame, topology, node: str = "k8s-w1", blocks=No
     """
     topo = _topology_of(topology)
     me = topo.node(node)
-    pod_cidr = _pod_cidr(topo)
+    pod_cidr = topo.cluster.pod_cidr
     owners = _blocks_map(blocks)
     node_by_ip = {n.ip: n.name for n in topo.nodes}
     router_ips = {str(a.ip) for _, a in topo.router.interfaces.values()}
