@@ -167,10 +167,12 @@ class Lab:
 
         One row per series: `metric` (the series' __name__, "" for computed values), one column
         per label (sorted by name), `timestamp` (UTC) and `value` (float)."""
+        from .parse import prometheus_api
+
         params = {"query": promql}
         if time is not None:
             params["time"] = str(_epoch(time))
-        return self._mark(_prom_frame(self._prometheus("/api/v1/query", params)))
+        return self._mark(prometheus_api(self._prometheus("/api/v1/query", params)))
 
     def prometheus_query_range(self, promql: str, start, end=None, step: str | float = "1s") -> pd.DataFrame:
         """A PromQL range query: the same columns as `prometheus_query`, one row per series and step.
@@ -178,14 +180,28 @@ class Lab:
         `start`/`end`: datetimes, pandas Timestamps or Unix seconds; `end` defaults to now."""
         import time as _time
 
+        from .parse import prometheus_api
+
         params = {"query": promql, "start": str(_epoch(start)),
                   "end": str(_epoch(end) if end is not None else _time.time()), "step": str(step)}
-        return self._mark(_prom_frame(self._prometheus("/api/v1/query_range", params)))
+        return self._mark(prometheus_api(self._prometheus("/api/v1/query_range", params)))
 
     def routes(self, host: str) -> pd.DataFrame:
         from .parse import ip_route
 
         return self._mark(ip_route(self.sh(host, "ip -j route")))
+
+    def pod_routes(self, node: str = "k8s-w1", routes: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Where `node` sends each pod block, one row per block: owner, kind (ipip, vxlan, direct,
+        router, local), gateway, dev, proto, route. Read from `node`'s route table (or `routes`, a
+        parsed table of it) and every node's blackholes (a block lives where its blackhole is)."""
+        from .parse import ip_route
+        from .plot.topology import block_routes
+
+        owners = {n.name: list(ip_route(self.sh(n.name, "ip -j route show type blackhole")).dst)
+                  for n in self.topology.nodes}
+        table = self.routes(node) if routes is None else routes
+        return self._mark(block_routes(table, self.topology, node, owners))
 
     def pod_ip(self, pod: str) -> str:
         ns, _, name = pod.rpartition("/")
@@ -205,27 +221,6 @@ def _epoch(t) -> float:
     if ts.tzinfo is None:
         ts = ts.tz_localize("UTC")
     return ts.timestamp()
-
-
-def _prom_frame(data: dict) -> pd.DataFrame:
-    """Prometheus API `data` (vector, matrix or scalar) -> one row per sample."""
-    import pandas as pd
-
-    kind, result = data.get("resultType"), data.get("result")
-    if kind in ("scalar", "string"):
-        result = [{"metric": {}, "value": result}]
-    rows = []
-    for series in result or []:
-        labels = dict(series.get("metric") or {})
-        name = labels.pop("__name__", "")
-        samples = series.get("values") if "values" in series else [series["value"]]
-        for ts, value in samples:
-            rows.append({"metric": name, **labels, "timestamp": float(ts), "value": float(value)})
-    label_cols = sorted({k for r in rows for k in r} - {"metric", "timestamp", "value"})
-    df = pd.DataFrame(rows, columns=["metric", *label_cols, "timestamp", "value"])
-    df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
-    df["value"] = df["value"].astype(float)
-    return df
 
 
 def connect(backend: str | None = None, **kwargs) -> Lab:

@@ -1,4 +1,9 @@
-"""The lab's topology, read from a YAML file (the one place for hosts, subnets and addresses)."""
+"""The lab's topology, read from a YAML file (the one place for hosts, subnets and addresses).
+
+`cluster:` becomes a `ClusterConfig`: the pod and service CIDRs, block size, AS number, the
+default IPPool and vxlan.calico's VNI and port. Its defaults, for a topology that leaves a key
+out, are the ones kubeadm and Calico use; they are set here and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,62 @@ from pathlib import Path
 import yaml
 
 from .errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class DefaultPool:
+    """The IPPool calico-node creates at start-up (CALICO_IPV4POOL_* in Calico's manifest)."""
+    name: str = "default-ipv4-ippool"
+    ipip_mode: str = "Always"        # CALICO_IPV4POOL_IPIP's default
+    vxlan_mode: str = "Never"
+    nat_outgoing: bool = True        # CALICO_IPV4POOL_NAT_OUTGOING defaults to true (startup.go)
+
+
+@dataclass(frozen=True)
+class VxlanConfig:
+    """vxlan.calico's VNI and UDP port (FelixConfiguration vxlanVNI, vxlanPort defaults)."""
+    vni: int = 4096
+    port: int = 4789
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """The topology's `cluster:` section."""
+    # CALICO_IPV4POOL_CIDR's default, used when kubeadm's --pod-network-cidr is not given
+    pod_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("192.168.0.0/16")
+    block_size: int = 26                 # CALICO_IPV4POOL_BLOCK_SIZE's default (startup.go)
+    service_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network("10.96.0.0/12")  # kubeadm's default
+    node_pod_cidr_size: int = 24         # kube-controller-manager's --node-cidr-mask-size default
+    as_number: int = 64512               # Calico's default AS
+    default_pool: DefaultPool = field(default_factory=DefaultPool)
+    vxlan: VxlanConfig = field(default_factory=VxlanConfig)
+
+
+def cluster_config(data: dict | None) -> ClusterConfig:
+    """A topology's `cluster:` mapping (YAML keys; the default pool's in IPPool spelling) -> ClusterConfig."""
+    data = dict(data or {})
+    known = {"pod_cidr", "block_size", "service_cidr", "node_pod_cidr_size", "as_number", "default_pool", "vxlan"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInput(f"topology cluster: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    base = ClusterConfig()
+    pool = dict(data.get("default_pool") or {})
+    vx = dict(data.get("vxlan") or {})
+    try:
+        return ClusterConfig(
+            pod_cidr=ipaddress.IPv4Network(data.get("pod_cidr", base.pod_cidr)),
+            block_size=int(data.get("block_size", base.block_size)),
+            service_cidr=ipaddress.IPv4Network(data.get("service_cidr", base.service_cidr)),
+            node_pod_cidr_size=int(data.get("node_pod_cidr_size", base.node_pod_cidr_size)),
+            as_number=int(data.get("as_number", base.as_number)),
+            default_pool=DefaultPool(name=str(pool.get("name", base.default_pool.name)),
+                                     ipip_mode=str(pool.get("ipipMode", base.default_pool.ipip_mode)),
+                                     vxlan_mode=str(pool.get("vxlanMode", base.default_pool.vxlan_mode)),
+                                     nat_outgoing=bool(pool.get("natOutgoing", base.default_pool.nat_outgoing))),
+            vxlan=VxlanConfig(vni=int(vx.get("vni", base.vxlan.vni)), port=int(vx.get("port", base.vxlan.port))),
+        )
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"topology cluster: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -42,7 +103,7 @@ class RouterSpec:
 @dataclass
 class Topology:
     name: str
-    cluster: dict
+    cluster: ClusterConfig
     subnets: dict[str, ipaddress.IPv4Network]
     router: RouterSpec
     nodes: list[NodeSpec] = field(default_factory=list)
@@ -65,7 +126,7 @@ class Topology:
 
     @property
     def as_number(self) -> int:
-        return int(self.cluster.get("as_number", 64512))
+        return self.cluster.as_number
 
 
 def load_topology(name_or_path: str | Path = "kans3") -> Topology:
@@ -94,9 +155,10 @@ def load_topology(name_or_path: str | Path = "kans3") -> Topology:
                      ipaddress.ip_interface(n["address"]), ipaddress.ip_address(n["gateway"]))
             for n in data["nodes"]
         ]
+        cluster = cluster_config(data.get("cluster"))
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as e:
         raise InvalidInput(f"topology {source}: {e}") from e
     for n in nodes:
         if n.subnet not in subnets or n.interface.ip not in subnets[n.subnet]:
             raise InvalidInput(f"topology {source}: node {n.name} address {n.interface} is not in subnet {n.subnet}")
-    return Topology(data.get("name", path.stem), data.get("cluster", {}), subnets, router, nodes, source)
+    return Topology(data.get("name", path.stem), cluster, subnets, router, nodes, source)

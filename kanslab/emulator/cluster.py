@@ -1,17 +1,19 @@
 """The cluster facts the control plane needs from a topology, whatever form the topology comes in.
 
 The emulator is handed a `kanslab.topology.Topology` (or its name/path); everything else in the
-emulator reads these few facts through `ClusterSpec`.
+emulator reads these few facts through `ClusterSpec`. The defaults live in the topology's
+`ClusterConfig` (kanslab/topology.py), not here.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput
+from ..topology import DefaultPool
 
 
 @dataclass(frozen=True)
@@ -34,10 +36,10 @@ class NodeFacts:
 class ClusterSpec:
     nodes: list[NodeFacts]
     pod_cidr: ipaddress.IPv4Network
-    block_size: int = 26
-    node_pod_cidr_size: int = 24
-    as_number: int = 64512
-    default_pool: dict = field(default_factory=dict)
+    block_size: int
+    node_pod_cidr_size: int
+    as_number: int
+    default_pool: DefaultPool
 
     def node(self, name: str) -> NodeFacts:
         for n in self.nodes:
@@ -55,22 +57,12 @@ def cluster_spec(topology: Any) -> ClusterSpec:
     if isinstance(topology, ClusterSpec):
         return topology
     if isinstance(topology, (str, Path)):
-        from ..topology import load_topology  # late: the topology module belongs to the dataplane side
+        from ..topology import load_topology
         topology = load_topology(topology)
-    cluster = topology.cluster or {}
+    cluster = topology.cluster
     nodes = [NodeFacts(n.name, n.role, n.interface, n.nic) for n in topology.nodes]
     if not nodes:
         raise InvalidInput("the topology has no nodes")
-    try:
-        pod_cidr = ipaddress.ip_network(cluster.get("pod_cidr", "192.168.0.0/16"))
-    except ValueError as e:
-        raise InvalidInput(f"topology cluster.pod_cidr: {e}") from e
-    return ClusterSpec(
-        nodes=nodes,
-        pod_cidr=pod_cidr,
-        # Calico's own default is 26 (startup.go); KANS's manifest sets 24
-        block_size=int(cluster.get("block_size", 26)),
-        node_pod_cidr_size=int(cluster.get("node_pod_cidr_size", 24)),
-        as_number=int(cluster.get("as_number", 64512)),
-        default_pool=dict(cluster.get("default_pool") or {}),
-    )
+    return ClusterSpec(nodes=nodes, pod_cidr=cluster.pod_cidr, block_size=cluster.block_size,
+                       node_pod_cidr_size=cluster.node_pod_cidr_size, as_number=cluster.as_number,
+                       default_pool=cluster.default_pool)

@@ -1,141 +1,394 @@
-"""What Felix (plus the BIRD fork's krt_tunnel) would program on a node, as pure functions.
+"""What Felix (plus the BIRD fork's krt_tunnel) programs on a node: its view of the datastore and
+its decisions, as typed records.
 
-Inputs are plain data (the node's view of the datastore and the BGP routes in kernel table
-200); outputs are iproute2 route lines. The agent applies them; tests can check them alone.
+`node_view(ds, node)` reads one snapshot of the datastore into a `NodeView` (pools, blocks, the
+other nodes, BGP peers, endpoints, FelixConfiguration); the decisions are pure functions of it:
+`bgp_pool_routes` and `vxlan_routes` (routes as `Route` records, with VXLAN's `Neighbour` and
+`FdbEntry` entries), `vxlan_device` (vxlan.calico's settings) and `nat_rules` (natOutgoing).
+No iproute2 text is made here: the agent renders records where it calls `ip`, and reads the
+kernel's `ip -j route` into `Route`s to diff against them.
+
+The endpoint side (`pods`, `all_pods`, `namespaces`, `network_policies`, `felix`) stays plain
+data in Kubernetes' shapes; policy.py and felix_metrics read it by key (`view["pods"]`), which
+`NodeView` supports next to attribute access.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from . import calico_objects as co
+from . import ipam
+from .cluster import cluster_spec
+from .datastore import Datastore
+from .outcomes import ApplyError
+from .selectors import calico_selector
 
 FELIX_PROTO = "80"   # Felix's route protocol number (vxlan_mgr.go defaultVXLANProto)
+BIRD_PROTO = "bird"  # RTPROT_BIRD (12), named in iproute2's rt_protos
 VXLAN_DEV = "vxlan.calico"
+VXLAN_MTU = 1450     # Felix's default VXLAN MTU for a 1500-byte NIC (vxlanMTU)
 
 
-@dataclass
-class PoolInfo:
-    cidr: ipaddress.IPv4Network
-    ipip: str = "Never"     # Always | CrossSubnet | Never
-    vxlan: str = "Never"
+class _ByKey:
+    """Read a record's fields by key too (`view["pods"]`, `view.get("felix")`), as the policy
+    renderer and the metrics do."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in {f.name for f in fields(self)}:  # type: ignore[arg-type]
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+# ---------------------------------------------------------------- the node's view
+
+@dataclass(frozen=True)
+class Pool:
+    """An IPPool as Felix and BIRD use it; modes keep Calico's values (Always, CrossSubnet, Never)."""
+    name: str
+    cidr: ipaddress.IPv4Network | ipaddress.IPv6Network
+    block_size: int = 26
+    ipip_mode: str = "Never"
+    vxlan_mode: str = "Never"
     nat_outgoing: bool = False
     disabled: bool = False
+    disable_bgp_export: bool = False
+    node_selector: str = "all()"
+    selects_node: bool = True       # whether nodeSelector selects this view's node
 
 
-@dataclass
-class RemoteNode:
-    name: str
-    ip: str
-    blocks: list[str] = field(default_factory=list)
-    vxlan_addr: str | None = None
-    vxlan_mac: str | None = None
-
-
-@dataclass
-class NodeState:
+@dataclass(frozen=True)
+class NodeInfo(_ByKey):
+    """A node's address, AS, blocks and tunnel addresses, as the datastore holds them."""
     name: str
     ip: str
     network: ipaddress.IPv4Network
-    nic: str
-    blocks: list[str]
-    pools: list[PoolInfo]
-    others: list[RemoteNode]
-    borrowed: dict[str, str] = field(default_factory=dict)  # remote pod /32 -> node name, for VXLAN
-    ipip_addr: str | None = None      # this node's tunl0 address while an IPIP pool is enabled
-    vxlan_addr: str | None = None     # this node's vxlan.calico address while a VXLAN pool is enabled
-    vxlan_mac: str | None = None
+    as_number: int
+    labels: dict = field(default_factory=dict)
+    blocks: list[str] = field(default_factory=list)          # CIDRs of the blocks affine to the node
+    borrowed_ips: list[str] = field(default_factory=list)    # /32s it holds in others' blocks
+    ipip_tunnel_addr: str | None = None
+    vxlan_tunnel_addr: str | None = None
+    vxlan_tunnel_mac: str | None = None
 
 
-def pool_of(prefix: str, pools: list[PoolInfo]) -> PoolInfo | None:
+@dataclass(frozen=True)
+class BGPPeerView(_ByKey):
+    """One BGP session of the node: mesh, global or node-scoped (`type`), as confd renders it."""
+    type: str
+    name: str | None
+    peer_ip: str
+    port: int | None
+    as_number: int
+    protocol_name: str
+    passive: bool = False
+    keep_original_next_hop: bool = False
+    password: Any = None
+
+
+@dataclass(frozen=True)
+class NodeView(NodeInfo):
+    """Everything the dataplane needs to program one node, from one snapshot of the datastore."""
+    nic: str | None = None                                   # from the topology, when given
+    mesh_enabled: bool = True
+    pools: list[Pool] = field(default_factory=list)
+    nodes: list[NodeInfo] = field(default_factory=list)      # the other nodes
+    lent_ips: list[dict] = field(default_factory=list)       # [{ip: /32, node}] others hold in our blocks
+    remote_borrowed: dict[str, str] = field(default_factory=dict)  # remote pod /32 -> node holding it
+    bgp_peers: list[BGPPeerView] = field(default_factory=list)
+    pods: list[dict] = field(default_factory=list)           # this node's running pods
+    all_pods: list[dict] = field(default_factory=list)
+    namespaces: dict[str, dict] = field(default_factory=dict)  # name -> labels
+    network_policies: list[dict] = field(default_factory=list)
+    felix: dict = field(default_factory=dict)                # merged FelixConfiguration spec
+    revision: int = 0
+
+    @property
+    def ipv4_pools(self) -> list[Pool]:
+        return [p for p in self.pools if p.cidr.version == 4]
+
+
+def node_view(ds: Datastore, node_name: str, topology: Any = None) -> NodeView:
+    """One node's `NodeView`, read in one snapshot of the datastore (`nic` needs the topology)."""
+    with ds.snapshot() as tx:
+        return read_node_view(tx, node_name, topology)
+
+
+def _node_as(knode: dict, global_as: int) -> int:
+    ann = knode["metadata"].get("annotations") or {}
+    return int(ann["projectcalico.org/ASNumber"]) if ann.get("projectcalico.org/ASNumber") else global_as
+
+
+def _protocol_name(prefix: str, ip: str, port: int | None) -> str:
+    pid = ip.replace(".", "_").replace(":", "_")
+    return f"{prefix}_{pid}" + (f"_port_{port}" if port else "")
+
+
+def _node_info(knode: dict, global_as: int, blocks_by_node: dict, borrowed: list[dict]) -> NodeInfo:
+    name = knode["metadata"]["name"]
+    ann = knode["metadata"].get("annotations") or {}
+    iface = ipaddress.ip_interface(ann.get(ipam.ANN_IPV4_ADDRESS) or
+                                   next(a["address"] + "/32" for a in knode["status"]["addresses"]
+                                        if a["type"] == "InternalIP"))
+    return NodeInfo(name=name, ip=str(iface.ip), network=iface.network, as_number=_node_as(knode, global_as),
+                    labels=dict(knode["metadata"].get("labels") or {}), blocks=blocks_by_node.get(name, []),
+                    borrowed_ips=[f"{b['ip']}/32" for b in borrowed if b["borrowing_node"] == name],
+                    ipip_tunnel_addr=ann.get(ipam.ANN_IPIP_ADDR), vxlan_tunnel_addr=ann.get(ipam.ANN_VXLAN_ADDR),
+                    vxlan_tunnel_mac=ann.get(ipam.ANN_VXLAN_MAC))
+
+
+def _pool(p: dict, node_labels: dict) -> Pool:
+    s = p["spec"]
+    selector = s.get("nodeSelector") or "all()"
+    return Pool(name=p["metadata"]["name"], cidr=ipaddress.ip_network(s["cidr"]),
+                block_size=int(s.get("blockSize", 26)), ipip_mode=s.get("ipipMode") or "Never",
+                vxlan_mode=s.get("vxlanMode") or "Never", nat_outgoing=bool(s.get("natOutgoing")),
+                disabled=bool(s.get("disabled")), disable_bgp_export=bool(s.get("disableBGPExport")),
+                node_selector=selector, selects_node=calico_selector(selector)(node_labels))
+
+
+def _pods(tx) -> list[dict]:
+    weps = {(w["metadata"]["namespace"], w["spec"]["pod"]): w for w in tx.list("WorkloadEndpoint")}
+    out = []
+    for pod in tx.list("Pod"):
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        status = pod.get("status") or {}
+        wep = weps.get((ns, name))
+        ports = [{"name": p.get("name"), "containerPort": p["containerPort"], "protocol": p.get("protocol", "TCP")}
+                 for c in pod["spec"]["containers"] for p in c.get("ports") or []]
+        out.append({"namespace": ns, "name": name, "node": pod["spec"].get("nodeName"),
+                    "phase": status.get("phase"), "ip": status.get("podIP"),
+                    "labels": dict(pod["metadata"].get("labels") or {}),
+                    "interface": wep["spec"]["interfaceName"] if wep else None,
+                    "mac": wep["spec"]["mac"] if wep else None, "ports": ports,
+                    "wep": wep["metadata"]["name"] if wep else None})
+    return out
+
+
+def read_node_view(tx, node_name: str, topology: Any = None) -> NodeView:
+    """`node_view` inside an open transaction or snapshot."""
+    if tx.get("Node", node_name) is None:
+        names = ", ".join(n["metadata"]["name"] for n in tx.list("Node"))
+        raise ApplyError("Node", node_name, f'nodes "{node_name}" not found (the nodes are {names})',
+                         status="NotFound")
+    bgpconf = (tx.get("BGPConfiguration", "default") or {}).get("spec") or {}
+    global_as = int(bgpconf["asNumber"]) if bgpconf.get("asNumber") is not None else 64512
+    mesh_enabled = bgpconf.get("nodeToNodeMeshEnabled", True) is not False
+    blocks_by_node: dict[str, list[str]] = {}
+    for b in ipam.list_blocks(tx):
+        owner = ipam.block_owner(b)
+        if owner:
+            blocks_by_node.setdefault(owner, []).append(b["spec"]["cidr"])
+    borrowed = ipam.borrowed_ips(tx)
+    all_nodes = [_node_info(n, global_as, blocks_by_node, borrowed) for n in tx.list("Node")]
+    me = next(n for n in all_nodes if n.name == node_name)
+    others = [n for n in all_nodes if n.name != node_name]
+    all_pods = _pods(tx)
+    felix = dict((tx.get("FelixConfiguration", "default") or {}).get("spec") or {})
+    felix.update((tx.get("FelixConfiguration", f"node.{node_name}") or {}).get("spec") or {})
+    mine = {f.name: getattr(me, f.name) for f in fields(NodeInfo)}
+    return NodeView(
+        **mine,
+        nic=cluster_spec(topology).node(node_name).nic if topology is not None else None,
+        mesh_enabled=mesh_enabled,
+        pools=[_pool(p, me.labels) for p in ipam.all_pools(tx)],
+        nodes=others,
+        lent_ips=[{"ip": f"{b['ip']}/32", "node": b["borrowing_node"]} for b in borrowed
+                  if b["block_owner"] == node_name],
+        remote_borrowed={f"{b['ip']}/32": b["borrowing_node"] for b in borrowed if b["borrowing_node"] != node_name},
+        bgp_peers=_bgp_peers(tx, me, others, mesh_enabled),
+        pods=[p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"],
+        all_pods=all_pods,
+        namespaces={n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in tx.list("Namespace")},
+        network_policies=tx.list("NetworkPolicy"),
+        felix=felix,
+        revision=tx.revision(),
+    )
+
+
+def _bgp_peers(tx, me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> list[BGPPeerView]:
+    """Mesh peers (when enabled), then BGPPeers that apply to this node (global, node:, nodeSelector:),
+    with peerSelector peers expanded to the selected nodes; never the node itself."""
+    peers = []
+    if mesh_enabled:
+        for o in others:
+            # Calico's template: `passive` towards peers whose IP sorts higher (string compare)
+            peers.append(BGPPeerView("mesh", None, o.ip, None, o.as_number, _protocol_name("Mesh", o.ip, None),
+                                     passive=o.ip > me.ip))
+    for p in tx.list("BGPPeer"):
+        s = p["spec"]
+        if s.get("node"):
+            applies, scope = s["node"] == me.name, "node"
+        elif s.get("nodeSelector"):
+            applies, scope = calico_selector(s["nodeSelector"])(me.labels), "node"
+        else:
+            applies, scope = True, "global"
+        if not applies:
+            continue
+        targets = []
+        if s.get("peerSelector"):
+            sel = calico_selector(s["peerSelector"])
+            targets = [(o.ip, None, o.as_number) for o in others if sel(o.labels)]
+        elif s.get("peerIP"):
+            ip, port = co.parse_peer_ip(str(s["peerIP"]))
+            targets = [(ip, port, s.get("asNumber"))]
+        for ip, port, asn in targets:
+            if ip == me.ip:
+                continue
+            prefix = "Global" if scope == "global" else "Node"
+            peers.append(BGPPeerView(scope, p["metadata"]["name"], ip, port,
+                                     int(asn) if asn is not None else me.as_number,
+                                     _protocol_name(prefix, ip, port),
+                                     keep_original_next_hop=bool(s.get("keepOriginalNextHop")),
+                                     password=s.get("password")))
+    return peers
+
+
+# ---------------------------------------------------------------- Felix's decisions
+
+@dataclass(frozen=True)
+class Route:
+    """A kernel route as data; `dst` always carries its prefix length."""
+    dst: str
+    dev: str | None = None
+    via: str | None = None
+    proto: str = BIRD_PROTO
+    onlink: bool = False
+    type: str = "unicast"        # unicast | blackhole | unreachable ...
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A permanent ARP entry for a remote VTEP on vxlan.calico."""
+    ip: str
+    mac: str
+    dev: str = VXLAN_DEV
+
+
+@dataclass(frozen=True)
+class FdbEntry:
+    """A forwarding entry: the remote VTEP's MAC lives behind the remote node's IP."""
+    mac: str
+    dst: str
+    dev: str = VXLAN_DEV
+
+
+@dataclass(frozen=True)
+class VxlanDevice:
+    """vxlan.calico as Felix creates it while a VXLAN pool is in use."""
+    vni: int
+    port: int
+    parent: str
+    local: str
+    mac: str
+    address: str
+    mtu: int = VXLAN_MTU
+    name: str = VXLAN_DEV
+
+
+def pool_of(prefix: str, pools: list[Pool]) -> Pool | None:
     net = ipaddress.ip_network(prefix, strict=False)
     for p in pools:
-        if net.subnet_of(p.cidr):
+        if p.cidr.version == net.version and net.subnet_of(p.cidr):
             return p
     return None
 
 
-def owner_of(prefix: str, node: NodeState) -> RemoteNode | None:
+def owner_of(prefix: str, view: NodeView) -> NodeInfo | None:
     """The node that originates a pool prefix: a block's affine node, else the one holding a /32."""
     net = ipaddress.ip_network(prefix, strict=False)
     best, best_len = None, -1
-    for o in node.others:
+    for o in view.nodes:
         for b in o.blocks:
             bn = ipaddress.ip_network(b)
             if net.subnet_of(bn) and bn.prefixlen > best_len:
                 best, best_len = o, bn.prefixlen
-    if net.prefixlen == 32 and str(net) in node.borrowed:
-        name = node.borrowed[str(net)]
-        return next((o for o in node.others if o.name == name), best)
+    if net.prefixlen == 32 and str(net) in view.remote_borrowed:
+        name = view.remote_borrowed[str(net)]
+        return next((o for o in view.nodes if o.name == name), best)
     return best
 
 
-def _same_subnet(node: NodeState, ip: str) -> bool:
-    return ipaddress.ip_address(ip) in node.network
+def _same_subnet(view: NodeView, ip: str) -> bool:
+    return ipaddress.ip_address(ip) in view.network
 
 
-def bgp_pool_routes(node: NodeState, table200: list[dict]) -> list[str]:
+def bgp_pool_routes(view: NodeView, learned: list[Route]) -> list[Route]:
     """Routes for BGP-learned pool prefixes (IPIP and no-encap pools), as calico-node's BIRD installs them.
 
-    table200 is `ip -j route show table 200`: what BIRD currently has from its peers."""
+    `learned`: kernel table 200, what BIRD currently has from its peers."""
+    pools = view.ipv4_pools
     out = []
-    for r in table200:
-        dst = r.get("dst")
-        if not dst or dst == "default" or r.get("type") in ("blackhole", "unreachable"):
+    for r in learned:
+        if r.dst == "default" or r.type in ("blackhole", "unreachable"):
             continue
-        if "/" not in dst:
-            dst += "/32"
-        pool = pool_of(dst, node.pools)
-        if pool is None or pool.vxlan != "Never":
+        pool = pool_of(r.dst, pools)
+        if pool is None or pool.vxlan_mode != "Never":
             continue
-        owner = owner_of(dst, node)
-        hop = owner.ip if owner else r.get("gateway")
+        owner = owner_of(r.dst, view)
+        hop = owner.ip if owner else r.via
         if hop is None:
             continue
-        tunnel = pool.ipip == "Always" or (pool.ipip == "CrossSubnet" and not _same_subnet(node, hop))
-        if tunnel:
-            out.append(f"{dst} via {hop} dev tunl0 proto bird onlink")
-        else:
+        if pool.ipip_mode == "Always" or (pool.ipip_mode == "CrossSubnet" and not _same_subnet(view, hop)):
+            out.append(Route(r.dst, "tunl0", hop, BIRD_PROTO, onlink=True))
+        elif r.via is not None:
             # no encapsulation: the route exactly as BIRD resolved it (recursively, via the router across subnets)
-            gw, dev = r.get("gateway"), r.get("dev", node.nic)
-            if gw is None:
-                continue
-            out.append(f"{dst} via {gw} dev {dev} proto bird")
-    return sorted(out)
+            out.append(Route(r.dst, r.dev or view.nic, r.via, BIRD_PROTO))
+    return out
 
 
-def vxlan_routes(node: NodeState) -> tuple[list[str], list[str], list[str]]:
+def vxlan_routes(view: NodeView) -> tuple[list[Route], list[Neighbour], list[FdbEntry]]:
     """(routes, neighbour entries, fdb entries) Felix programs for VXLAN pools."""
-    routes, neigh, fdb = [], [], []
-    vx = [p for p in node.pools if p.vxlan != "Never"]
+    routes: list[Route] = []
+    neigh: list[Neighbour] = []
+    fdb: list[FdbEntry] = []
+    vx = [p for p in view.ipv4_pools if p.vxlan_mode != "Never"]
     if not vx:
         return routes, neigh, fdb
-    for b in node.blocks:
+    for b in view.blocks:
         if pool_of(b, vx):
-            routes.append(f"blackhole {b} proto {FELIX_PROTO}")
-    for o in node.others:
+            routes.append(Route(b, proto=FELIX_PROTO, type="blackhole"))
+    for o in view.nodes:
         for b in o.blocks:
             pool = pool_of(b, vx)
             if pool is None:
                 continue
-            if pool.vxlan == "CrossSubnet" and _same_subnet(node, o.ip):
-                routes.append(f"{b} via {o.ip} dev {node.nic} proto {FELIX_PROTO} onlink")
-            elif o.vxlan_addr:
-                routes.append(f"{b} via {o.vxlan_addr} dev {VXLAN_DEV} proto {FELIX_PROTO} onlink")
-        if o.vxlan_addr and o.vxlan_mac:
-            neigh.append(f"{o.vxlan_addr} lladdr {o.vxlan_mac} dev {VXLAN_DEV} nud permanent")
-            fdb.append(f"{o.vxlan_mac} dev {VXLAN_DEV} dst {o.ip} self permanent")
-    for ip, owner in sorted(node.borrowed.items()):
-        o = next((x for x in node.others if x.name == owner), None)
-        if o and o.vxlan_addr and pool_of(ip, vx):
-            routes.append(f"{ip} via {o.vxlan_addr} dev {VXLAN_DEV} proto {FELIX_PROTO} onlink")
-    return sorted(routes), sorted(neigh), sorted(fdb)
+            if pool.vxlan_mode == "CrossSubnet" and _same_subnet(view, o.ip):
+                routes.append(Route(b, view.nic, o.ip, FELIX_PROTO, onlink=True))
+            elif o.vxlan_tunnel_addr:
+                routes.append(Route(b, VXLAN_DEV, o.vxlan_tunnel_addr, FELIX_PROTO, onlink=True))
+        if o.vxlan_tunnel_addr and o.vxlan_tunnel_mac:
+            neigh.append(Neighbour(o.vxlan_tunnel_addr, o.vxlan_tunnel_mac))
+            fdb.append(FdbEntry(o.vxlan_tunnel_mac, o.ip))
+    for ip, owner in sorted(view.remote_borrowed.items()):
+        o = next((x for x in view.nodes if x.name == owner), None)
+        if o and o.vxlan_tunnel_addr and pool_of(ip, vx):
+            routes.append(Route(ip, VXLAN_DEV, o.vxlan_tunnel_addr, FELIX_PROTO, onlink=True))
+    return routes, neigh, fdb
 
 
-def nat_rules(pools: list[PoolInfo]) -> list[str]:
+def vxlan_device(view: NodeView, vni: int, port: int) -> VxlanDevice | None:
+    """vxlan.calico while the node holds a VXLAN tunnel address (IPAM gives one while a VXLAN pool
+    selects it), else None: Felix removes the device."""
+    if not (view.vxlan_tunnel_addr and view.vxlan_tunnel_mac):
+        return None
+    return VxlanDevice(vni, port, view.nic or "", view.ip, view.vxlan_tunnel_mac, view.vxlan_tunnel_addr)
+
+
+def nat_rules(pools: list[Pool]) -> list[str]:
     """iptables-restore lines for natOutgoing: masquerade pool traffic leaving for outside every pool.
 
     Felix matches ipsets (cali40masq-ipam-pools / cali40all-ipam-pools); the lab has no ipset
     tool everywhere, so the same test is a RETURN per pool followed by a MASQUERADE per NAT pool."""
+    pools = [p for p in pools if p.cidr.version == 4]
     lines = ["*nat", ":cali-nat-outgoing - [0:0]", ":cali-POSTROUTING - [0:0]",
              "-A POSTROUTING -m comment --comment \"cali:O3lYWMrLQYEMJtB5\" -j cali-POSTROUTING",
              "-A cali-POSTROUTING -m comment --comment \"cali:Z-c7XtVd2Bq7s_hA\" -j cali-nat-outgoing"]

@@ -10,6 +10,7 @@ from .calico import (
     calico_bgppeers,
     calico_ipam_blocks,
     calico_ipam_borrowed,
+    calico_ipam_config,
     calico_ippools,
     calico_node_status,
     calico_nodes,
@@ -19,11 +20,12 @@ from .frr import frr_bgp_summary, frr_routes
 from .iptables import iptables_save
 from .pcap import pcap
 from .ping import ping
-from .prometheus import prometheus
+from .prometheus import prometheus, prometheus_api
 from .routes import ip_route, route_n
 
 __all__ = [
-    "bird_protocols", "bird_routes", "calico_bgppeers", "calico_ipam_blocks", "calico_ipam_borrowed", "calico_ippools",
+    "bird_protocols", "bird_routes", "calico_bgppeers", "calico_ipam_blocks", "calico_ipam_borrowed", "calico_ipam_config",
+    "calico_ippools",
     "calico_node_status", "calico_nodes", "calico_weps", "frr_bgp_summary", "frr_routes",
-    "iptables_save", "pcap", "ping", "prometheus", "ip_route", "route_n",
+    "iptables_save", "pcap", "ping", "prometheus", "prometheus_api", "ip_route", "route_n",
 ]

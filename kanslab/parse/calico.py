@@ -232,6 +232,30 @@ def calico_ipam_borrowed(text: str | bytes) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------------------
+# calicoctl ipam show --show-configuration
+
+IPAM_CONFIG_COLUMNS = ["property", "value"]
+# the rows calicoctl's showConfiguration prints (calicoctl/commands/ipam/show.go)
+_IPAM_PROPERTIES = {"StrictAffinity", "AutoAllocateBlocks", "MaxBlocksPerHost"}
+
+
+def calico_ipam_config(text: str | bytes) -> pd.DataFrame:
+    """`calicoctl ipam show --show-configuration` -> one row per property (StrictAffinity,
+    AutoAllocateBlocks, MaxBlocksPerHost), values as printed (`true`, `0`)."""
+    name = "calico_ipam_config"
+    table = _one_table(name, text, "PROPERTY | VALUE")
+    hln, hcells, hline = table[0]
+    if [snake(c) for c in hcells] != IPAM_CONFIG_COLUMNS:
+        fail(name, "not a `calicoctl ipam show --show-configuration` table", hline, hln)
+    records = []
+    for ln, cells, s in _merge_wrapped(name, table[1:], 2):
+        if cells[0] not in _IPAM_PROPERTIES:
+            fail(name, f"unknown property {cells[0]!r}", s, ln)
+        records.append(dict(zip(IPAM_CONFIG_COLUMNS, cells, strict=True)))
+    return pd.DataFrame(records, columns=IPAM_CONFIG_COLUMNS, dtype="object")
+
+
+# ------------------------------------------------------------------------------------------------
 # calicoctl get <kind> [-o wide]: whitespace tables
 
 _RUN = re.compile(r"\S+(?: \S+)*")  # a cell: words separated by single spaces

@@ -1,4 +1,6 @@
-"""Prometheus text exposition format (`curl -s http://<node>:9091/metrics`) via prometheus_client.
+"""Prometheus answers: the text exposition format (`curl -s http://<node>:9091/metrics`) via
+prometheus_client (`prometheus`), and the HTTP API's JSON (`/api/v1/query`, `query_range`:
+`prometheus_api`).
 
 One row per sample, columns in this order:
 
@@ -16,6 +18,7 @@ the written name back, so `metric` matches what Prometheus scrapes.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
@@ -75,3 +78,46 @@ def _first_bad_line(lines: list[str]) -> tuple[int, str] | None:
         except ValueError:
             return i, ln
     return None
+
+
+def prometheus_api(answer: str | bytes | dict) -> pd.DataFrame:
+    """A Prometheus HTTP API answer (`curl -s 'http://<prometheus>:9090/api/v1/query?query=up'`, as
+    text or decoded; the whole answer or its `data`) -> one row per sample.
+
+    Columns: `metric` (the series' __name__, "" for computed values), one column per label
+    (sorted by name), `timestamp` (UTC) and `value` (float). Vector, matrix, scalar and string
+    results; an answer with `"status": "error"` raises ParseError with Prometheus' own message."""
+    name = "prometheus_api"
+    data = answer
+    if isinstance(answer, (str, bytes)):
+        try:
+            data = json.loads(answer)
+        except ValueError as e:
+            first = (answer.decode("utf-8", "replace") if isinstance(answer, bytes) else answer).strip()
+            fail(name, f"not a Prometheus API answer (not JSON: {e})", first.split("\n")[0][:200] or None, 1)
+    if not isinstance(data, dict):
+        fail(name, f"not a Prometheus API answer (a JSON {type(data).__name__}, not an object)")
+    if "status" in data:
+        if data["status"] != "success":
+            fail(name, f"Prometheus: {data.get('errorType', 'error')}: {data.get('error', data)}")
+        data = data.get("data") or {}
+    kind, result = data.get("resultType"), data.get("result")
+    if kind not in ("vector", "matrix", "scalar", "string"):
+        fail(name, f"not a Prometheus API answer (resultType {kind!r})")
+    if kind in ("scalar", "string"):
+        result = [{"metric": {}, "value": result}]
+    rows = []
+    try:
+        for series in result or []:
+            labels = dict(series.get("metric") or {})
+            metric = labels.pop("__name__", "")
+            samples = series.get("values") if "values" in series else [series["value"]]
+            for ts, value in samples:
+                rows.append({"metric": metric, **labels, "timestamp": float(ts), "value": float(value)})
+    except (AttributeError, KeyError, TypeError, ValueError) as e:
+        fail(name, f"a {kind} result with a malformed sample ({type(e).__name__}: {e})")
+    label_cols = sorted({k for r in rows for k in r} - {"metric", "timestamp", "value"})
+    df = pd.DataFrame(rows, columns=["metric", *label_cols, "timestamp", "value"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"], unit="s", utc=True)
+    df["value"] = df["value"].astype(float)
+    return df

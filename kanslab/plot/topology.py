@@ -3,7 +3,8 @@
 `block_routes()` reads a parsed route table (`kanslab.parse.ip_route` or `route_n`) into one row
 per pod block: the owner node, the next hop, the device and the kind of path — what Calico
 programmed. `topology()` draws the router, the subnets and the nodes, and that table as paths
-from the chosen node to each block, one legend entry per kind of path.
+from the chosen node to each block, one legend entry per kind of path. It draws data only:
+given a Lab it asks the Lab for the table (`Lab.pod_routes`), never a host.
 """
 
 from __future__ import annotations
@@ -37,10 +38,6 @@ def _topology_of(obj) -> Topology:
     if isinstance(topo, Topology):
         return topo
     raise TypeError(f"expected a kanslab.Lab or a Topology, not {type(obj).__name__}")
-
-
-def _pod_cidr(topo: Topology) -> ipaddress.IPv4Network:
-    return ipaddress.ip_network(topo.cluster.get("pod_cidr", "0.0.0.0/0"))
 
 
 def _route_rows(routes: pd.DataFrame) -> list[dict]:
@@ -88,7 +85,7 @@ def block_routes(routes: pd.DataFrame, topology, node: str = "k8s-w1", blocks=No
     """
     topo = _topology_of(topology)
     me = topo.node(node)
-    pod_cidr = _pod_cidr(topo)
+    pod_cidr = topo.cluster.pod_cidr
     owners = _blocks_map(blocks)
     node_by_ip = {n.ip: n.name for n in topo.nodes}
     router_ips = {str(a.ip) for _, a in topo.router.interfaces.values()}
@@ -160,27 +157,28 @@ def _arc(p0, p1, cy: float, n: int = 24) -> tuple[list[float], list[float]]:
 
 
 def topology(lab_or_topology, routes: pd.DataFrame | None = None, node: str = "k8s-w1", blocks=None,
-             title: str | None = None) -> go.Figure:
-    """The lab drawn as router, subnets and nodes; with `routes` (a parsed route table of `node`,
-    `kanslab.parse.ip_route` or `route_n`), a path from `node` to each pod block, coloured by how
-    Calico sends it: IPIP via tunl0, VXLAN via vxlan.calico, directly via the NIC, or to the router.
+             title: str | None = None, paths: pd.DataFrame | None = None) -> go.Figure:
+    """The lab drawn as router, subnets and nodes, with a path from `node` to each pod block,
+    coloured by how Calico sends it: IPIP via tunl0, VXLAN via vxlan.calico, directly via the NIC,
+    or to the router.
 
-    Given a Lab, the node's table is read from it (`ip -j route`) when `routes` is None, and the
-    blocks' owners (each node's blackhole routes) when `blocks` is None; `blocks` ({node: block}
-    or {block: node}) places VXLAN and router-bound blocks under their nodes.
+    `paths`: a `block_routes` table (what `Lab.pod_routes(node)` returns). Or `routes`, a parsed
+    route table of `node` (`kanslab.parse.ip_route` or `route_n`), with `blocks` ({node: block} or
+    {block: node}) placing VXLAN and router-bound blocks under their nodes. Given a Lab and no
+    `paths` or `blocks`, the Lab reads them (`lab.pod_routes(node, routes)`); given a Topology and
+    no table, only the lab is drawn.
     """
     topo = _topology_of(lab_or_topology)
     lab = None if isinstance(lab_or_topology, Topology) else lab_or_topology
-    if lab is not None:
-        from ..parse import ip_route
-
-        if routes is None:
-            routes = ip_route(lab.sh(node, "ip -j route"))
-        if blocks is None:  # a block lives where its blackhole route is (Calico's and BIRD's own)
-            blocks = {n.name: list(ip_route(lab.sh(n.name, "ip -j route show type blackhole")).dst)
-                      for n in topo.nodes}
+    if paths is None and lab is not None:
+        if blocks is None:
+            paths = lab.pod_routes(node, routes)
+        else:
+            paths = block_routes(lab.routes(node) if routes is None else routes, topo, node, blocks)
+    elif paths is None and routes is not None:
+        paths = block_routes(routes, topo, node, blocks)
     pos, bus = _positions(topo)
-    me = topo.node(node) if routes is not None else None
+    me = topo.node(node) if paths is not None else None
     fig = go.Figure()
 
     # wires: nodes and router onto their subnets' buses
@@ -236,11 +234,10 @@ def topology(lab_or_topology, routes: pd.DataFrame | None = None, node: str = "k
         hovertext=[f"{n.name} {n.interface} on {n.subnet} ({n.nic})" for n in topo.nodes], hoverinfo="text"))
 
     low = _NODE_Y - 0.25  # no paths: nothing below the nodes
-    if routes is not None:
-        df = block_routes(routes, topo, node, blocks)
-        low = _draw_paths(fig, df, topo, pos, me)
+    if paths is not None:
+        low = _draw_paths(fig, paths, topo, pos, me)
     fig.update_layout(
-        title=title or (f"Where {node} sends each pod block" if routes is not None else f"Lab topology: {topo.name}"),
+        title=title or (f"Where {node} sends each pod block" if paths is not None else f"Lab topology: {topo.name}"),
         showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.02, x=0),
         xaxis=dict(visible=False, range=[min(p[0] for p in pos.values()) - 0.8,
                                          max(p[0] for p in pos.values()) + 1.6]),

@@ -5,15 +5,14 @@ import pytest
 from kanslab.emulator import ipam
 from kanslab.emulator import resources as res
 from kanslab.emulator.datastore import Datastore
-from kanslab.topology import load_topology
+from kanslab.topology import cluster_config, load_topology
 
 
 def _topology(block_size=24, pod_cidr="172.16.0.0/16", ipip="Always", vxlan="Never"):
     """The KANS topology with another pod CIDR, block size or default pool modes."""
     topo = load_topology("kans3")
-    topo.cluster = {**topo.cluster, "pod_cidr": pod_cidr, "block_size": block_size,
-                    "default_pool": {"name": "default-ipv4-ippool", "ipipMode": ipip, "vxlanMode": vxlan,
-                                     "natOutgoing": True}}
+    topo.cluster = cluster_config({"pod_cidr": pod_cidr, "block_size": block_size,
+                                   "default_pool": {"ipipMode": ipip, "vxlanMode": vxlan}})
     return topo
 
 

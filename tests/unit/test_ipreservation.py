@@ -9,7 +9,7 @@ from kanslab.emulator import resources as res
 from kanslab.emulator.cli import CliContext
 from kanslab.emulator.datastore import Datastore
 from kanslab.parse import calico_ipam_blocks
-from kanslab.topology import load_topology
+from kanslab.topology import cluster_config, load_topology
 
 from .fixtures import cctl, cli_lab
 
@@ -170,9 +170,7 @@ def test_reservations_do_not_make_borrowing_skip_the_rest_of_a_block(tmp_path):
     # /30 blocks in a /29 pool, two nodes: k8s-w1 fills its block, then borrows from k8s-m's,
     # skipping the reserved address there
     topo = load_topology("kans3")
-    topo.cluster = {**topo.cluster, "pod_cidr": "10.9.0.0/29", "block_size": 30,
-                    "default_pool": {"name": "default-ipv4-ippool", "ipipMode": "Always", "vxlanMode": "Never",
-                                     "natOutgoing": True}}
+    topo.cluster = cluster_config({"pod_cidr": "10.9.0.0/29", "block_size": 30})
     topo.nodes = topo.nodes[:2]
     ds = Datastore(tmp_path / "ds.sqlite")
     res.bootstrap(ds, topo)

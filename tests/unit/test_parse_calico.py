@@ -545,3 +545,42 @@ def test_ipam_borrowed_rejects_other_output():
     e = assert_parse_error(calico_ipam_borrowed, LAB_BORROWED.replace("172.16.148.200", "172.16.148.999"),
                            "calico_ipam_borrowed")
     assert e.lineno == 4
+
+
+# ---------------------------------------------------------------- ipam show --show-configuration
+# calicoctl v3.28 (tablewriter, calicoctl/commands/ipam/show.go showConfiguration)
+IPAM_CONFIG = """\
++--------------------+-------+
+|      PROPERTY      | VALUE |
++--------------------+-------+
+| StrictAffinity     | false |
+| AutoAllocateBlocks | true  |
+| MaxBlocksPerHost   |     0 |
++--------------------+-------+
+"""
+
+
+def test_ipam_config_rows_as_printed():
+    from kanslab.parse import calico_ipam_config
+
+    df = calico_ipam_config("root@k8s-m:~# calicoctl ipam show --show-configuration\n" + IPAM_CONFIG)
+    assert df.set_index("property").value.to_dict() == \
+        {"StrictAffinity": "false", "AutoAllocateBlocks": "true", "MaxBlocksPerHost": "0"}
+
+
+def test_ipam_config_of_the_emulated_calicoctl(tmp_path):
+    from kanslab.parse import calico_ipam_config
+
+    from .fixtures import cctl, cli_lab
+
+    ctx = cli_lab(tmp_path)
+    cctl(ctx, "ipam configure --strictaffinity=true")
+    out = cctl(ctx, "ipam show --show-configuration")[1]
+    assert calico_ipam_config(out).set_index("property").value["StrictAffinity"] == "true"
+
+
+def test_ipam_config_rejects_other_tables():
+    from kanslab.parse import calico_ipam_config
+
+    assert_parse_error(calico_ipam_config, sample("calicoctl_ipam_show__ddella_3pools.txt"))
+    assert_parse_error(calico_ipam_config, IPAM_CONFIG.replace("StrictAffinity    ", "Strictness        "))

@@ -105,3 +105,42 @@ def test_text_that_is_not_the_exposition_format(text):
 def test_error_names_the_line():
     e = assert_parse_error(prometheus, "# HELP a b\na 1\nthis is not a metric line\n")
     assert e.lineno == 3 and e.line == "this is not a metric line"
+
+
+# ---------------------------------------------------------------- the HTTP API's JSON (prometheus_api)
+# answers as Prometheus 2.x's /api/v1/query and /api/v1/query_range write them
+VECTOR = ('{"status":"success","data":{"resultType":"vector","result":['
+          '{"metric":{"__name__":"felix_active_local_endpoints","instance":"192.168.10.101:9091","job":"felix"},'
+          '"value":[1733400000.123,"2"]},'
+          '{"metric":{"__name__":"felix_active_local_endpoints","instance":"192.168.10.10:9091","job":"felix"},'
+          '"value":[1733400000.123,"0"]}]}}')
+MATRIX = ('{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"job":"felix"},'
+          '"values":[[1733400000,"1"],[1733400001,"1.5"]]}]}}')
+
+
+def test_prometheus_api_vector_one_row_per_series():
+    from kanslab.parse import prometheus_api
+
+    df = prometheus_api(VECTOR)
+    assert list(df.columns) == ["metric", "instance", "job", "timestamp", "value"]
+    assert list(df.value) == [2.0, 0.0] and set(df.metric) == {"felix_active_local_endpoints"}
+    assert df.timestamp.iloc[0] == pd.Timestamp(1733400000.123, unit="s", tz="UTC")
+
+
+def test_prometheus_api_matrix_and_scalar():
+    from kanslab.parse import prometheus_api
+
+    df = prometheus_api(MATRIX)
+    assert list(df.value) == [1.0, 1.5] and list(df.metric) == ["", ""] and list(df.job) == ["felix", "felix"]
+    scalar = prometheus_api({"resultType": "scalar", "result": [1733400000, "3"]})  # a decoded `data`
+    assert list(scalar.columns) == ["metric", "timestamp", "value"] and scalar.value.item() == 3.0
+
+
+def test_prometheus_api_rejects_other_text_and_errors():
+    from kanslab.parse import prometheus_api
+
+    assert_parse_error(prometheus_api, FELIX_LIKE)   # the text format is `prometheus`'s, not this one's
+    e = assert_parse_error(prometheus_api, '{"status":"error","errorType":"bad_data",'
+                                           '"error":"1:5: parse error: unexpected end of input"}')
+    assert "bad_data" in str(e) and "unexpected end of input" in str(e)
+    assert_parse_error(prometheus_api, '{"status":"success","data":{"resultType":"vector","result":[{"metric":{}}]}}')

@@ -127,6 +127,15 @@ def test_topology_marks_the_chosen_node():
     assert sizes[W1] > sizes[W2] == sizes[W0]
 
 
+def test_topology_draws_a_block_routes_table_as_given():
+    # the data a Lab fetches (Lab.pod_routes) draws the same figure as the route table it came from
+    paths = plot.block_routes(routes("vxlan_crosssubnet"), TOPO, "k8s-w1", BLOCKS)
+    fig = plot.topology(TOPO, paths=paths, node="k8s-w1")
+    want = plot.topology(TOPO, routes=routes("vxlan_crosssubnet"), node="k8s-w1", blocks=BLOCKS)
+    assert [(t.name, list(t.x)) for t in fig.data] == [(t.name, list(t.x)) for t in want.data]
+    assert legend(fig) == {"VXLAN via vxlan.calico", "direct via enp0s8 (no encapsulation)", "own block (blackhole)"}
+
+
 def test_topology_needs_a_lab_or_topology():
     with pytest.raises(TypeError, match="Lab or a Topology"):
         plot.topology("kans3")

@@ -301,27 +301,28 @@ def test_node_view_for_the_dataplane(lab):
     ])
     res.set_labels(ds, topo, "Node", "k8s-w1", {"rack": "rack1"})
     v = res.node_view(ds, "k8s-w1", topo)
-    assert (v["ip"], v["network"], v["nic"], v["as_number"], v["mesh_enabled"]) == \
+    assert (v.ip, str(v.network), v.nic, v.as_number, v.mesh_enabled) == \
         ("192.168.10.101", "192.168.10.0/24", "enp0s8", 64512, True)
     block = ipam.block_of(ds.get("Pod", "pod1")["status"]["podIP"], 24)
-    assert v["blocks"] == [block] and v["ipip_tunnel_addr"] == block.split("/")[0]
-    assert [(p["name"], p["interface"], [q["containerPort"] for q in p["ports"]]) for p in v["pods"]] == \
+    assert v.blocks == [block] and v.ipip_tunnel_addr == block.split("/")[0]
+    assert [(p["name"], p["interface"], [q["containerPort"] for q in p["ports"]]) for p in v.pods] == \
         [("pod1", "calice0906292e2", [80, 8080])]
-    assert {n["name"] for n in v["nodes"]} == {"k8s-m", "k8s-w2", "k8s-w0"}
-    assert v["pools"][0]["ipip_mode"] == "Always" and v["pools"][0]["nat_outgoing"] is True
-    names = [p["protocol_name"] for p in v["bgp_peers"]]
+    assert {n.name for n in v.nodes} == {"k8s-m", "k8s-w2", "k8s-w0"}
+    # the pool's modes keep IPPool's values, and the policy renderer can still read the view by key
+    assert v.pools[0].ipip_mode == "Always" and v.pools[0].nat_outgoing is True and v["pods"] is v.pods
+    names = [p.protocol_name for p in v.bgp_peers]
     assert names == ["Mesh_192_168_10_10", "Mesh_192_168_20_100", "Mesh_192_168_10_102",
                      "Global_192_168_10_254", "Node_10_1_2_254", "Node_10_1_1_254_port_1179"]
-    assert {p["peer_ip"]: p["as_number"] for p in v["bgp_peers"]}["10.1.2.254"] == 65002
+    assert {p.peer_ip: p.as_number for p in v.bgp_peers}["10.1.2.254"] == 65002
     # k8s-w2 gets the global peer only; a BGPConfiguration turns the mesh off and sets the AS
     res.apply(ds, topo, {"apiVersion": "projectcalico.org/v3", "kind": "BGPConfiguration",
                          "metadata": {"name": "default"},
                          "spec": {"nodeToNodeMeshEnabled": False, "asNumber": 64513}})
     res.patch(ds, topo, "CalicoNode", "k8s-w2", {"spec": {"bgp": {"asNumber": 65100}}})
     w2 = res.node_view(ds, "k8s-w2")
-    assert w2["mesh_enabled"] is False and w2["as_number"] == 65100
-    assert [p["protocol_name"] for p in w2["bgp_peers"]] == ["Global_192_168_10_254"]
-    assert res.node_view(ds, "k8s-w0")["as_number"] == 64513
+    assert w2.mesh_enabled is False and w2.as_number == 65100
+    assert [p.protocol_name for p in w2.bgp_peers] == ["Global_192_168_10_254"]
+    assert res.node_view(ds, "k8s-w0").as_number == 64513
 
 
 def test_node_view_shows_borrowed_ips_on_both_sides(lab):
@@ -331,9 +332,9 @@ def test_node_view_shows_borrowed_ips_on_both_sides(lab):
     pinned = _pod("pinned", nodeName="k8s-w2")
     pinned["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": f'["{ip}"]'}
     res.apply(ds, topo, pinned)
-    assert res.node_view(ds, "k8s-w2")["borrowed_ips"] == [f"{ip}/32"]
-    assert res.node_view(ds, "k8s-w1")["lent_ips"] == [{"ip": f"{ip}/32", "node": "k8s-w2"}]
-    assert res.node_view(ds, "k8s-m")["remote_borrowed"] == {f"{ip}/32": "k8s-w2"}
+    assert res.node_view(ds, "k8s-w2").borrowed_ips == [f"{ip}/32"]
+    assert res.node_view(ds, "k8s-w1").lent_ips == [{"ip": f"{ip}/32", "node": "k8s-w2"}]
+    assert res.node_view(ds, "k8s-m").remote_borrowed == {f"{ip}/32": "k8s-w2"}
 
 
 # ---------------------------------------------------------------- selectors

@@ -20,8 +20,8 @@ import time
 import traceback
 
 from ...emulator import felix, felix_metrics, policy
-from ...emulator.bird import render_bird_aggr, render_bird_cfg, render_bird_ipam
-from ...emulator.resources import node_view
+from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
+from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
 from . import sshdoor
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
@@ -30,7 +30,7 @@ from .metrics import MetricsServer
 from .netns import InNetns, ip_batch, run
 from .network import add_netns
 from .podserver import PodServer
-from .view import bird_node, node_state, pods_by_node
+from .view import pods_by_node
 
 
 class Agent:
@@ -45,8 +45,8 @@ class Agent:
         self.iptables: dict[str, str] = {}  # rules last restored per node
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.kernel_ipip = ipip_module_available()
-        self.states: dict[str, felix.NodeState] = {}
-        self.views: dict[str, dict] = {}  # each node's datastore view as last programmed
+        self.states: dict[str, NodeView] = {}  # each node's view, as the routes are being programmed
+        self.views: dict[str, NodeView] = {}   # each node's view as last programmed (metrics read it)
         self.restores = {n.name: 0 for n in self.topo.nodes}  # iptables-restore runs per node
         self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.restores.get)
         self.prometheus: subprocess.Popen | None = None
@@ -78,10 +78,9 @@ class Agent:
     def reconcile(self) -> dict:
         with self.lock:
             ds = self.lab.datastore()
-            views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}
-            for name, view in views.items():
-                self.states[name] = node_state(view)
-            self._reconcile_pods(pods_by_node(ds, self.topo))
+            views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}  # once per node
+            self.states.update(views)
+            self._reconcile_pods(pods_by_node(views))
             for n in self.topo.nodes:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
@@ -134,41 +133,41 @@ class Agent:
         run(["ip", "netns", "delete", info["netns"]], check=False)
 
     def _reconcile_tunnels(self, node: str) -> None:
-        st, ns = self.states[node], self.names.host(node)
+        view, ns = self.states[node], self.names.host(node)
         lines = []
-        want_ipip = st.ipip_addr
+        want_ipip = view.ipip_tunnel_addr
         have = _addrs(ns, "tunl0")
         for a in have:
             if a != want_ipip:
                 lines.append(f"addr del {a}/32 dev tunl0")
         if want_ipip and want_ipip not in have:
             lines.append(f"addr add {want_ipip}/32 dev tunl0")
+        vx = self.topo.cluster.vxlan
+        dev = felix.vxlan_device(view, vx.vni, vx.port)
         vx_exists = _has_link(ns, felix.VXLAN_DEV)
-        if st.vxlan_addr and st.vxlan_mac:
+        if dev is not None:
             if not vx_exists:
-                n = self.topo.node(node)
-                vx = self.topo.cluster.get("vxlan", {})
-                lines += [f"link add {felix.VXLAN_DEV} type vxlan id {vx.get('vni', 4096)} dstport {vx.get('port', 4789)} "
-                          f"dev {n.nic} local {n.ip} nolearning", f"link set {felix.VXLAN_DEV} address {st.vxlan_mac}",
-                          f"link set {felix.VXLAN_DEV} mtu 1450 up", f"addr add {st.vxlan_addr}/32 dev {felix.VXLAN_DEV}"]
+                lines += [f"link add {dev.name} type vxlan id {dev.vni} dstport {dev.port} dev {dev.parent} "
+                          f"local {dev.local} nolearning", f"link set {dev.name} address {dev.mac}",
+                          f"link set {dev.name} mtu {dev.mtu} up", f"addr add {dev.address}/32 dev {dev.name}"]
         elif vx_exists:
             lines.append(f"link del {felix.VXLAN_DEV}")
         ip_batch(ns, lines)
 
-    def _reconcile_iptables(self, node: str, view: dict) -> None:
+    def _reconcile_iptables(self, node: str, view: NodeView) -> None:
         """natOutgoing (nat table) and NetworkPolicy (filter table), replaced whole in one restore."""
-        rules = "\n".join(felix.nat_rules(self.states[node].pools) + policy.filter_rules(view)) + "\n"
+        rules = "\n".join(felix.nat_rules(view.pools) + policy.filter_rules(view)) + "\n"
         if self.iptables.get(node) == rules:
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
         self.restores[node] += 1
         run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
         self.iptables[node] = rules
 
-    def _reconcile_metrics(self, views: dict[str, dict]) -> None:
+    def _reconcile_metrics(self, views: dict[str, NodeView]) -> None:
         """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""
         for name, view in views.items():
             try:
-                self.metrics.sync({name: felix_metrics.listen_address(view.get("felix") or {})})
+                self.metrics.sync({name: felix_metrics.listen_address(view.felix)})
             except OSError as e:  # a port taken or a host that is not the node's: Felix would log it
                 self.errors.append(f"{name}: metrics server: {e}")
 
@@ -219,18 +218,18 @@ class Agent:
     # -- routes ---------------------------------------------------------------------------
     def sync_routes(self, node: str) -> None:
         with self.lock:
-            st, ns = self.states.get(node), self.names.host(node)
-            if st is None:
+            view, ns = self.states.get(node), self.names.host(node)
+            if view is None:
                 return
             # the table exists only once BIRD has put a route in it
             p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
-            t200 = json.loads(p.stdout or "[]") if p.returncode == 0 else []
-            want = felix.bgp_pool_routes(st, t200)
-            vroutes, neigh, fdb = felix.vxlan_routes(st)
-            want = set(want) | set(vroutes)
-            have = set(_owned_routes(ns, st))
-            lines = [f"route del {r}" for r in sorted(have - want)]
-            lines += [f"route replace {r}" for r in sorted(want - have)]
+            learned = kernel_routes(json.loads(p.stdout or "[]") if p.returncode == 0 else [])
+            vroutes, neigh, fdb = felix.vxlan_routes(view)
+            want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
+            main = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]")
+            have = set(owned_routes(kernel_routes(main), view))
+            lines = sorted(f"route del {route_text(r)}" for r in have - want)
+            lines += sorted(f"route replace {route_text(r)}" for r in want - have)
             try:
                 ip_batch(ns, lines)
             except Exception as e:  # keep going: one bad route must not stop the others
@@ -238,14 +237,9 @@ class Agent:
                 for ln in lines:
                     subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
             self._sync_vxlan_l2(node, neigh, fdb)
-            hops = {}
-            for r in want:
-                parts = r.split()
-                if "tunl0" in parts:
-                    hops[parts[0]] = parts[parts.index("via") + 1]
-            self.nexthops[node].update(hops)
+            self.nexthops[node].update({r.dst: r.via for r in want if r.dev == "tunl0"})
 
-    def _sync_vxlan_l2(self, node: str, neigh: list[str], fdb: list[str]) -> None:
+    def _sync_vxlan_l2(self, node: str, neigh: list[Neighbour], fdb: list[FdbEntry]) -> None:
         """vxlan.calico's ARP (`ip neigh`) and FDB (`bridge fdb`) entries for the remote VTEPs, as
         Felix's vxlan_mgr keeps them: the wanted ones replaced, any other permanent one removed."""
         ns = self.names.host(node)
@@ -256,10 +250,12 @@ class Agent:
         have_n = {e["dst"] for e in json.loads(p.stdout or "[]")}
         p = run(["bridge", "-n", ns, "-j", "fdb", "show", "dev", dev], check=False)
         have_f = {e["mac"] for e in json.loads(p.stdout or "[]") if e.get("state") == "permanent"}
-        want_n = {x.split()[0] for x in neigh}
-        want_f = {x.split()[0] for x in fdb}
-        ip_lines = [f"neigh del {a} dev {dev}" for a in sorted(have_n - want_n)] + [f"neigh replace {x}" for x in neigh]
-        br_lines = [f"fdb del {m} dev {dev} self" for m in sorted(have_f - want_f)] + [f"fdb replace {x}" for x in fdb]
+        want_n = {x.ip for x in neigh}
+        want_f = {x.mac for x in fdb}
+        ip_lines = [f"neigh del {a} dev {dev}" for a in sorted(have_n - want_n)]
+        ip_lines += sorted(f"neigh replace {x.ip} lladdr {x.mac} dev {x.dev} nud permanent" for x in neigh)
+        br_lines = [f"fdb del {m} dev {dev} self" for m in sorted(have_f - want_f)]
+        br_lines += sorted(f"fdb replace {x.mac} dev {x.dev} dst {x.dst} self permanent" for x in fdb)
         for tool, lines in (("ip", ip_lines), ("bridge", br_lines)):
             if lines:
                 p = run([tool, "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", check=False)
@@ -280,24 +276,35 @@ class Agent:
         p.kill()
 
 
-def _owned_routes(ns: str, st: felix.NodeState) -> list[str]:
-    """Main-table routes the lab's Felix owns: pool prefixes with proto bird/80, except BIRD's blackholes."""
+def kernel_routes(rows: list[dict]) -> list[Route]:
+    """`ip -j route` rows as `Route`s (prefix length added to host routes); the default route and
+    rows without a destination are left out."""
     out = []
-    for r in json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]"):
-        dst, proto = r.get("dst", ""), str(r.get("protocol", ""))
-        if proto not in ("bird", "12", "80") or not dst or dst == "default":
+    for r in rows:
+        dst = r.get("dst")
+        if not dst or dst == "default":
             continue
-        if "/" not in dst:
-            dst += "/32"
-        if felix.pool_of(dst, st.pools) is None:
-            continue
-        if r.get("type") == "blackhole":
-            if proto == "80":
-                out.append(f"blackhole {dst} proto 80")
-            continue
-        line = f"{dst} via {r.get('gateway')} dev {r.get('dev')} proto {proto}"
-        out.append(line + (" onlink" if "onlink" in r.get("flags", []) else ""))
+        proto = str(r.get("protocol", ""))
+        out.append(Route(dst if "/" in dst else dst + "/32", r.get("dev"), r.get("gateway"),
+                         felix.BIRD_PROTO if proto == "12" else proto, "onlink" in (r.get("flags") or []),
+                         r.get("type", "unicast")))
     return out
+
+
+def owned_routes(main: list[Route], view: NodeView) -> list[Route]:
+    """Main-table routes the lab's Felix owns: pool prefixes with proto bird/80, and Felix's own
+    blackholes (BIRD's blackholes for this node's blocks stay BIRD's)."""
+    pools = view.ipv4_pools
+    return [r for r in main if r.proto in (felix.BIRD_PROTO, felix.FELIX_PROTO) and felix.pool_of(r.dst, pools)
+            and (r.type == "unicast" or (r.type == "blackhole" and r.proto == felix.FELIX_PROTO))]
+
+
+def route_text(r: Route) -> str:
+    """A `Route` as `ip route` arguments (what follows `ip route replace|del`)."""
+    if r.type != "unicast":
+        return f"{r.type} {r.dst} proto {r.proto}"
+    return " ".join([r.dst] + ([f"via {r.via}"] if r.via else []) + ([f"dev {r.dev}"] if r.dev else []) +
+                    [f"proto {r.proto}"] + (["onlink"] if r.onlink else []))
 
 
 def _addrs(ns: str, dev: str) -> list[str]:
