@@ -14,7 +14,7 @@ from typing import Callable
 from ...errors import CommandError, LabError, NotFound
 from ...topology import Topology, load_topology
 from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
-from . import record, sshdoor
+from . import kubeapi_server, record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
 from .labinfo import load_lab, write_lab
@@ -92,6 +92,9 @@ class LocalBackend:
             bootstrap(load_lab(self.prefix).datastore(), topo)
             say("calico-node on every node: BIRD, Felix, tunl0")
             self._start_agent()
+            say("kube-apiserver: the Kubernetes API on 127.0.0.1 and %s:6443, kubeconfig beside ssh_config"
+                % topo.node(topo.control_plane).ip)
+            kubeapi_server.start(self.names, self.rec, topo)
             say("waiting for the BGP mesh to be Established")
             self.wait_bgp()
         except BaseException:
