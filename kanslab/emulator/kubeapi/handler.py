@@ -50,6 +50,23 @@ def _wants_table(accept: str) -> bool:
     return "as=Table" in (accept or "")
 
 
+# NodeSystemInfo's fields carry no omitempty: kube-apiserver's JSON always has them, "" when unknown
+# (clients such as the kubernetes Python package require them)
+_NODE_INFO_FIELDS = ("machineID", "systemUUID", "bootID", "kernelVersion", "osImage", "containerRuntimeVersion",
+                     "kubeletVersion", "kubeProxyVersion", "operatingSystem", "architecture")
+
+
+def _as_go_json(r: catalog.Resource, obj: dict) -> dict:
+    """The stored object as kube-apiserver's JSON encoding shows it (apiVersion/kind, non-omitempty fields)."""
+    obj.setdefault("apiVersion", r.api_version)
+    obj.setdefault("kind", r.kind)
+    if r.kind == "Node":
+        info = obj.setdefault("status", {}).setdefault("nodeInfo", {})
+        for f in _NODE_INFO_FIELDS:
+            info.setdefault(f, "")
+    return obj
+
+
 _PATH = re.compile(r"^/(?:api/(?P<cv>v1)|apis/(?P<g>[^/]+)/(?P<gv>[^/]+))"
                    r"(?:/namespaces/(?P<ns>[^/]+)(?=/))?/(?P<res>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<sub>[^/]+))?/?$")
 
@@ -75,8 +92,6 @@ class KubeAPI:
             if not m:
                 return status(404, "NotFound", "the server could not find the requested resource")
             group, version = (m["g"], m["gv"]) if m["g"] else ("", m["cv"])
-            if m["res"] == "namespaces" and m["ns"] is None and m["sub"] is None and m["name"] and False:
-                pass
             r = catalog.find(group, version, m["res"])
             ns, name, sub = m["ns"], m["name"], m["sub"]
             if m["res"] == "namespaces" and ns is None and name and sub:
@@ -122,11 +137,7 @@ class KubeAPI:
 
     # ------------------------------------------------------------------ reads
     def _objects(self, r: catalog.Resource, ns: str | None) -> list[dict]:
-        out = self.ds.list(r.store_kind, ns) if catalog.stored(r) else []
-        if r.kind == "Pod":
-            for o in out:
-                o.setdefault("apiVersion", "v1")
-                o.setdefault("kind", "Pod")
+        out = [_as_go_json(r, o) for o in self.ds.list(r.store_kind, ns)] if catalog.stored(r) else []
         if r.kind == "Event":
             for pod in self.ds.list("Pod", ns):
                 out.extend(events.pod_events(pod))
@@ -137,7 +148,8 @@ class KubeAPI:
     def _get(self, r: catalog.Resource, ns: str | None, name: str) -> dict | None:
         if r.kind == "Event":
             return next((e for e in self._objects(r, ns) if e["metadata"]["name"] == name), None)
-        return self.ds.get(r.store_kind, name, ns) if catalog.stored(r) else None
+        obj = self.ds.get(r.store_kind, name, ns) if catalog.stored(r) else None
+        return _as_go_json(r, obj) if obj is not None else None
 
     def _not_found(self, r: catalog.Resource, name: str) -> Response:
         return status(404, "NotFound", f'{r.plural} "{name}" not found',
