@@ -64,6 +64,10 @@ def _as_go_json(r: catalog.Resource, obj: dict) -> dict:
         info = obj.setdefault("status", {}).setdefault("nodeInfo", {})
         for f in _NODE_INFO_FIELDS:
             info.setdefault(f, "")
+    if r.kind == "Pod":
+        for cs in (obj.get("status") or {}).get("containerStatuses") or []:
+            cs.setdefault("lastState", {})  # ContainerStatus: lastState and imageID carry no omitempty
+            cs.setdefault("imageID", "")
     return obj
 
 
