@@ -14,7 +14,7 @@ from typing import Callable
 from ...errors import CommandError, LabError, NotFound
 from ...topology import Topology, load_topology
 from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
-from . import kubeapi_server, record, sshdoor
+from . import record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
 from .labinfo import load_lab, write_lab
@@ -94,7 +94,9 @@ class LocalBackend:
             self._start_agent()
             say("kube-apiserver: the Kubernetes API on 127.0.0.1 and %s:6443, kubeconfig beside ssh_config"
                 % topo.node(topo.control_plane).ip)
-            kubeapi_server.start(self.names, self.rec, topo)
+            from .kubeapi_server import start as start_kubeapi  # late: `python -m` runs that module
+
+            start_kubeapi(self.names, self.rec, topo)
             say("waiting for the BGP mesh to be Established")
             self.wait_bgp()
         except BaseException:

@@ -300,12 +300,17 @@ class KubeAPI:
             first[0] = False
             return t
 
+        # the starting state is read now, not when the stream is first pulled: a write made right after
+        # the watch request must show up as an event
+        rev = self.ds.revision()
+        initial = self._filtered(r, ns, q)
+
         def stream() -> Iterator[dict]:
+            nonlocal rev
             deadline = time.monotonic() + timeout
             seen: dict[tuple, dict] = {}
             first = [True]
-            rev = self.ds.revision()
-            for o in self._filtered(r, ns, q):
+            for o in initial:
                 key = (o["metadata"].get("namespace"), o["metadata"]["name"])
                 seen[key] = o
                 orv = int(o["metadata"].get("resourceVersion") or 0) if str(
