@@ -109,6 +109,25 @@ def test_python_client_lists_the_labs_pods(lab, kubeconfig, apipod):
     assert ("default", "apipod1") in names and names == stored
 
 
+def test_exec_over_websocket(lab, kubeconfig, apipod):
+    shell = POD.replace("apipod1", "apishell").replace("traefik/whoami", "nicolaka/netshoot")
+    kubectl(kubeconfig, "apply", "-f", "-", input=shell)
+    try:
+        ip = kubectl(kubeconfig, "get", "pod", "apishell", "-o", "jsonpath={.status.podIP}").stdout
+        out = kubectl(kubeconfig, "exec", "apishell", "--", "ip", "-4", "-br", "addr", "show", "eth0").stdout
+        assert f" {ip}/32" in out  # ran inside the pod
+        failed = kubectl(kubeconfig, "exec", "apishell", "--", "sh", "-c", "echo oops >&2; exit 3", check=False)
+        assert failed.returncode == 3 and "oops" in failed.stderr
+        assert "command terminated with exit code 3" in failed.stderr
+        assert kubectl(kubeconfig, "exec", "-i", "apishell", "--", "cat", input="hello\n").stdout == "hello\n"
+    finally:
+        kubectl(kubeconfig, "delete", "pod", "apishell", check=False)
+    refused = kubectl(kubeconfig, "exec", "apipod1", "--", "ping", "-c1", "192.168.10.10", check=False)
+    assert refused.returncode == 126  # traefik/whoami holds no ping, as on a cluster
+    assert 'exec: "ping": executable file not found in $PATH' in refused.stdout
+    assert "command terminated with exit code 126" in refused.stderr
+
+
 def test_apply_again_patches_and_delete_removes(lab, kubeconfig, apipod):
     apipod.write_text(POD.replace("app: apipod}", "app: apipod, tier: web}"))
     assert kubectl(kubeconfig, "apply", "-f", str(apipod)).stdout == "pod/apipod1 configured\n"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import ssl
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from ...errors import LabError
 from .agent_client import request as agent_request
 from .kubeapi_certs import API_PORT, kubeconfig_path, make_pki, pki_dir, write_kubeconfig
+from .kubeapi_exec import is_exec_upgrade, serve_exec
 from .labinfo import load_lab
 from .names import Names
 from .netns import InNetns
@@ -35,7 +37,7 @@ def state_file(names: Names) -> Path:
     return names.dir / "kubeapi.json"
 
 
-def _handler_class(api):
+def _handler_class(api, names: Names):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "kanslab-kube-apiserver"
@@ -48,6 +50,9 @@ def _handler_class(api):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
+            if is_exec_upgrade(parts.path, headers):
+                serve_exec(self, names, api.ds, parts.path, parts.query, headers)
+                return
             try:
                 resp = api.handle(self.command, parts.path, parts.query, headers, body)
             except Exception as e:  # never leave kubectl hanging on a bug: a 500 Status says what failed
@@ -110,6 +115,8 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = self.socket.accept()
+        # headers and body go out in separate writes: without NODELAY, Nagle + delayed ACK cost 40 ms each
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self.ctx.wrap_socket(sock, server_side=True), addr
 
     def handle_error(self, request, client_address):
@@ -130,7 +137,7 @@ def serve(prefix: str) -> None:
             print(f"reconcile failed: {e}", file=sys.stderr, flush=True)
 
     api = KubeAPI(lab.datastore(), topo, on_change=reconcile)
-    handler = _handler_class(api)
+    handler = _handler_class(api, names)
     ctx = _tls_context(names)
     servers = [_Server(("127.0.0.1", info["port"]), handler, ctx)]
     cp = topo.control_plane

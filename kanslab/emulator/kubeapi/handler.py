@@ -279,8 +279,9 @@ class KubeAPI:
         if r.kind == "Pod" and sub == "status" and method == "GET":
             return Response(200, obj)
         if r.kind == "Pod" and sub == "exec":
-            return status(400, "BadRequest", "kubectl exec is not served by the embedded lab's API yet: use "
-                          'lab.exec("NAMESPACE/POD", "COMMAND") or the lab\'s own kubectl on k8s-m')
+            # the server answers WebSocket upgrades itself (backends/local/kubeapi_exec.py); SPDY is not served
+            return status(400, "BadRequest", "the embedded lab serves exec over WebSocket (v5.channel.k8s.io, "
+                          "v4.channel.k8s.io), not SPDY: use kubectl 1.30 or later")
         return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     # ------------------------------------------------------------------ watch
