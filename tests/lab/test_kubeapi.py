@@ -147,6 +147,9 @@ def test_inside_the_lab_on_6443_and_only_with_a_lab_certificate(lab, kubeconfig)
     out = lab.sh("k8s-m", f"curl -s --cacert {pki}/ca.crt --cert {pki}/admin.crt --key {pki}/admin.key "
                  "https://192.168.10.10:6443/api/v1/namespaces/default")
     assert json.loads(out)["metadata"]["name"] == "default"
+    real = shutil.which("kubectl")
+    nodes = lab.sh("k8s-w1", f"{real} --kubeconfig {pki}/admin.conf get nodes -o name")
+    assert nodes.split() == ["node/k8s-m", "node/k8s-w0", "node/k8s-w1", "node/k8s-w2"]
     port = json.loads((lab.backend.names.dir / "kubeapi.json").read_text())["port"]
     anon = subprocess.run(["curl", "-s", "--cacert", str(pki / "ca.crt"), f"https://127.0.0.1:{port}/api"],
                           capture_output=True, text=True, timeout=20)

@@ -87,7 +87,7 @@ def make_pki(names: Names, node_name: str, node_ip: str, service_ip: str | None)
     return out
 
 
-def write_kubeconfig(names: Names, server: str, path: Path | None = None) -> Path:
+def write_kubeconfig(names: Names, server: str, path: Path | None = None, owner: bool = True) -> Path:
     """admin.conf's shape: cluster "kubernetes", user "kubernetes-admin", context kubernetes-admin@kubernetes."""
     d = pki_dir(names)
     b64 = lambda f: base64.b64encode((d / f).read_bytes()).decode()  # noqa: E731
@@ -102,6 +102,7 @@ def write_kubeconfig(names: Names, server: str, path: Path | None = None) -> Pat
     path = path or kubeconfig_path(names)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     os.chmod(path, 0o600)
-    uid, gid = _owner()
-    os.chown(path, uid, gid)
+    if owner:
+        uid, gid = _owner()
+        os.chown(path, uid, gid)
     return path

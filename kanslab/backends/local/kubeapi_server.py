@@ -160,6 +160,8 @@ def start(names: Names, rec: Record, topo) -> dict:
     port = free_loopback_ports(1)[0]
     state_file(names).write_text(json.dumps({"port": port, "node_ip": cp.ip, "node_port": API_PORT}))
     write_kubeconfig(names, f"https://127.0.0.1:{port}")
+    # kubeadm's /etc/kubernetes/admin.conf: the same credentials, for clients inside the lab
+    write_kubeconfig(names, f"https://{cp.ip}:{API_PORT}", pki_dir(names) / "admin.conf", owner=False)
     log = open(names.dir / "kubeapi.log", "w")
     env = host_env(names, "kubeapi") | rec.env_tag()
     p = subprocess.Popen([sys.executable, "-m", "kanslab.backends.local.kubeapi_server", "--prefix", names.prefix],

@@ -238,8 +238,6 @@ class KubeAPI:
         if (obj.get("apiVersion"), obj.get("kind")) != (r.api_version, r.kind):
             return status(400, "BadRequest", f"the API version in the data ({obj.get('apiVersion')}) does not match "
                           f"the expected API version ({r.api_version})")
-        if mode == "patch":
-            meta.pop("resourceVersion", None) if meta.get("resourceVersion") is None else None
         res.apply_changes(self.ds, self.topology, [obj], mode=mode, only="k8s")
         self.on_change()
         stored = self._get(r, meta.get("namespace") if r.namespaced else None, meta["name"])
