@@ -128,20 +128,6 @@ def test_exec_over_websocket(lab, kubeconfig, apipod):
     assert "command terminated with exit code 126" in refused.stderr
 
 
-def test_apply_again_patches_and_delete_removes(lab, kubeconfig, apipod):
-    apipod.write_text(POD.replace("app: apipod}", "app: apipod, tier: web}"))
-    assert kubectl(kubeconfig, "apply", "-f", str(apipod)).stdout == "pod/apipod1 configured\n"
-    out = kubectl(kubeconfig, "get", "pods", "-l", "tier=web", "-o", "name").stdout
-    assert out == "pod/apipod1\n"
-    assert kubectl(kubeconfig, "apply", "-f", str(apipod)).stdout == "pod/apipod1 unchanged\n"
-    bad = kubectl(kubeconfig, "get", "pods", "--field-selector", "spec.nosuch=x", check=False)
-    assert bad.returncode == 1 and "field label not supported: spec.nosuch" in bad.stderr
-    assert kubectl(kubeconfig, "delete", "pod", "apipod1").stdout == 'pod "apipod1" deleted\n'
-    assert "default/apipod1" not in lab.backend.pod_ips()
-    gone = kubectl(kubeconfig, "get", "pod", "apipod1", check=False)
-    assert gone.returncode == 1 and 'pods "apipod1" not found' in gone.stderr
-
-
 def test_inside_the_lab_on_6443_and_only_with_a_lab_certificate(lab, kubeconfig):
     pki = lab.backend.names.dir / "pki"
     out = lab.sh("k8s-m", f"curl -s --cacert {pki}/ca.crt --cert {pki}/admin.crt --key {pki}/admin.key "
@@ -154,3 +140,36 @@ def test_inside_the_lab_on_6443_and_only_with_a_lab_certificate(lab, kubeconfig)
     anon = subprocess.run(["curl", "-s", "--cacert", str(pki / "ca.crt"), f"https://127.0.0.1:{port}/api"],
                           capture_output=True, text=True, timeout=20)
     assert anon.returncode != 0  # no client certificate, no API
+
+
+def test_vagrant_backends_api_path_reads_the_lab(lab, apipod):
+    """The vagrant backend's kubernetes-client path (kubeconfig read over SSH, API reached through an SSH
+    tunnel to k8s-m, TLS name `kubernetes`) works against the lab's API as against kubeadm's."""
+    import kanslab
+
+    kubectl(str(lab.backend.names.dir / "kubeconfig"), "wait", "--for=condition=Ready", "pod/apipod1",
+            "--timeout=30s")
+    vlab = kanslab.connect("vagrant", ssh_config=lab.backend.names.dir / "ssh_config",
+                           kubeconfig_path=str(lab.backend.names.dir / "pki" / "admin.conf"))
+    try:
+        names = {p["metadata"]["name"] for p in vlab.backend.kube.items("pods")}
+        assert vlab.backend.kube.source == "api", vlab.backend.kube._api_failed
+        assert "apipod1" in names
+        assert {n["metadata"]["name"] for n in vlab.backend.kube.items("nodes")} == \
+            {"k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"}
+    finally:
+        vlab.backend.close()
+
+
+def test_apply_again_patches_and_delete_removes(lab, kubeconfig, apipod):
+    apipod.write_text(POD.replace("app: apipod}", "app: apipod, tier: web}"))
+    assert kubectl(kubeconfig, "apply", "-f", str(apipod)).stdout == "pod/apipod1 configured\n"
+    out = kubectl(kubeconfig, "get", "pods", "-l", "tier=web", "-o", "name").stdout
+    assert out == "pod/apipod1\n"
+    assert kubectl(kubeconfig, "apply", "-f", str(apipod)).stdout == "pod/apipod1 unchanged\n"
+    bad = kubectl(kubeconfig, "get", "pods", "--field-selector", "spec.nosuch=x", check=False)
+    assert bad.returncode == 1 and "field label not supported: spec.nosuch" in bad.stderr
+    assert kubectl(kubeconfig, "delete", "pod", "apipod1").stdout == 'pod "apipod1" deleted\n'
+    assert "default/apipod1" not in lab.backend.pod_ips()
+    gone = kubectl(kubeconfig, "get", "pod", "apipod1", check=False)
+    assert gone.returncode == 1 and 'pods "apipod1" not found' in gone.stderr
