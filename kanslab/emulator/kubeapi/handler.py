@@ -145,8 +145,8 @@ class KubeAPI:
         if r.kind == "Event":
             for pod in self.ds.list("Pod", ns):
                 out.extend(events.pod_events(pod))
-            out.sort(key=lambda e: (e["metadata"]["namespace"], e.get("lastTimestamp") or e.get("eventTime") or "",
-                                    e["metadata"]["name"]))
+            # etcd's key order, as kube-apiserver lists: namespace, then name ("<object>.<hex UnixNano>")
+            out.sort(key=lambda e: (e["metadata"]["namespace"], e["metadata"]["name"]))
         return out
 
     def _get(self, r: catalog.Resource, ns: str | None, name: str) -> dict | None:
