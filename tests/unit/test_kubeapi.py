@@ -210,3 +210,12 @@ def test_ages_use_human_duration():
     now = datetime(2024, 1, 1, tzinfo=timezone.utc)
     ts = (now - timedelta(minutes=5, seconds=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert tables.since(ts, now) == "5m3s" and tables.since(None, now) == "<unknown>"
+
+
+def test_logs_follow_ends_when_the_pod_goes(api):
+    call(api, "POST", "/api/v1/namespaces/default/pods", body=POD)
+    r = call(api, "GET", "/api/v1/namespaces/default/pods/web1/log", "follow=true&timestamps=true")
+    first = next(r.stream)
+    assert first.endswith(" Starting up on port 80\n") and first[:32].endswith(".000000000Z 2")
+    call(api, "DELETE", "/api/v1/namespaces/default/pods/web1")
+    assert [x for x in r.stream if x] == []  # the stream ends

@@ -74,14 +74,16 @@ def _handler_class(api, names: Names):
 
         def _stream(self, resp):
             self.send_response(200)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", resp.content_type)
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             try:
                 for ev in resp.stream:
                     if ev is None:
                         continue
-                    data = json.dumps(ev).encode() + b"\n"
+                    data = ev.encode() if isinstance(ev, str) else json.dumps(ev).encode() + b"\n"
+                    if not data:
+                        continue
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     self.wfile.flush()
                 self.wfile.write(b"0\r\n\r\n")

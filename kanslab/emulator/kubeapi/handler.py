@@ -34,7 +34,7 @@ class Response:
     code: int
     body: Any = None                 # dict (JSON) or str (text/plain)
     content_type: str = "application/json"
-    stream: Iterator[dict] | None = None   # watch events, each one JSON line
+    stream: Iterator[dict | str | None] | None = None  # watch events (JSON lines) or log text; None: idle
     headers: dict = field(default_factory=dict)
 
 
@@ -64,6 +64,11 @@ def _as_go_json(r: catalog.Resource, obj: dict) -> dict:
         info = obj.setdefault("status", {}).setdefault("nodeInfo", {})
         for f in _NODE_INFO_FIELDS:
             info.setdefault(f, "")
+        # the conditions a live kubelet keeps posting: heartbeat now, transition when the node came up
+        beat = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for c in obj["status"].get("conditions") or []:
+            c.setdefault("lastHeartbeatTime", beat)
+            c.setdefault("lastTransitionTime", obj["metadata"].get("creationTimestamp"))
     if r.kind == "Pod":
         for cs in (obj.get("status") or {}).get("containerStatuses") or []:
             cs.setdefault("lastState", {})  # ContainerStatus: lastState and imageID carry no omitempty
@@ -270,9 +275,15 @@ class KubeAPI:
                 text = events.container_log(obj, q.get("container"))
             except events.LogError as e:
                 return status(e.code, "BadRequest", e.message)
+            if q.get("timestamps") == "true" and text:  # RFC3339Nano of the line, as the kubelet prefixes it
+                started = (next(iter(s for s in (obj.get("status") or {}).get("containerStatuses") or []),
+                                {}).get("state") or {}).get("running", {}).get("startedAt", "")
+                text = "".join(f"{started[:-1]}.000000000Z {ln}" for ln in text.splitlines(keepends=True))
             if q.get("tailLines"):
                 lines = text.splitlines(keepends=True)
                 text = "".join(lines[-int(q["tailLines"]):]) if int(q["tailLines"]) > 0 else ""
+            if q.get("follow") == "true":
+                return Response(200, None, "text/plain", stream=self._follow(r, ns, name, obj, text))
             return Response(200, text, "text/plain")
         if r.kind == "Pod" and sub == "status" and method == "GET":
             return Response(200, obj)
@@ -281,6 +292,17 @@ class KubeAPI:
             return status(400, "BadRequest", "the embedded lab serves exec over WebSocket (v5.channel.k8s.io, "
                           "v4.channel.k8s.io), not SPDY: use kubectl 1.30 or later")
         return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    def _follow(self, r, ns, name, obj, text) -> Iterator[str | None]:
+        """`logs -f`: the log so far, then the stream stays open until the pod goes (whoami logs no more)."""
+        yield text
+        uid = obj["metadata"].get("uid")
+        while True:
+            time.sleep(max(self.poll_s, 0.5))
+            now = self._get(r, ns, name)
+            if now is None or now["metadata"].get("uid") != uid:
+                return
+            yield None
 
     # ------------------------------------------------------------------ watch
     def _watch(self, r: catalog.Resource, ns: str | None, q: dict, accept: str) -> Response:
