@@ -164,6 +164,8 @@ def test_patch_and_delete(api):
     r = call(api, "PATCH", "/api/v1/namespaces/default/pods/web1", body={"spec": {"nodeName": "k8s-w2"}},
              ctype="application/merge-patch+json")
     assert r.code == 422 and "Forbidden: pod updates may not change fields" in r.body["message"]
+    ssa = call(api, "PATCH", "/api/v1/namespaces/default/pods/other", body={}, ctype="application/apply-patch+yaml")
+    assert ssa.code == 415 and "server-side apply" in ssa.body["message"]
     assert call(api, "DELETE", "/api/v1/namespaces/default/pods/web1").code == 200
     assert call(api, "GET", "/api/v1/namespaces/default/pods/web1").code == 404
     assert call(api, "DELETE", "/api/v1/namespaces/default/pods/web1").code == 404

@@ -204,6 +204,9 @@ class KubeAPI:
                 return self._not_found(r, name)
             return self._write(r, ns, obj, "patch", 200)
         if method == "PATCH" and name:
+            if headers.get("content-type", "").startswith("application/apply-patch"):
+                return status(415, "UnsupportedMediaType", "the embedded lab does not emulate server-side apply; "
+                              "use kubectl apply without --server-side")
             current = self._get(r, ns, name)
             if current is None:
                 return self._not_found(r, name)
