@@ -91,6 +91,11 @@ class LocalBackend:
             bootstrap(load_lab(self.prefix).datastore(), topo)
             say("calico-node on every node: BIRD, Felix, tunl0")
             self._start_agent()
+            say("kube-apiserver: the Kubernetes API on 127.0.0.1 and %s:6443, kubeconfig beside ssh_config"
+                % topo.node(topo.control_plane).ip)
+            from .kubeapi_server import start as start_kubeapi  # late: `python -m` runs that module
+
+            start_kubeapi(self.names, self.rec, topo)
             say("waiting for the BGP mesh to be Established")
             self.wait_bgp()
         except BaseException:
