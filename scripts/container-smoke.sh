@@ -83,8 +83,17 @@ rm -rf "$WHEELS"
 mkdir -p "$WHEELS"
 pip=.venv/bin/pip
 [ -x "$pip" ] || { python3 -m venv "$workdir/venv"; pip="$workdir/venv/bin/pip"; }
-"$pip" download -q --disable-pip-version-check -d "$WHEELS" '.[test]' 'setuptools>=68' wheel
-rm -f "$WHEELS"/kanslab-*  # the image installs the course from its source tree
+# for the image's Python (Debian 12's python3, as this machine's apt mirror has it), not the host's:
+# only wheels then, and the course's requirements listed from pyproject.toml (the image installs the
+# course itself from its source tree)
+pyver=$(apt-cache policy python3 | awk '/Candidate:/ {print $2}' | sed -E 's/-.*//')
+mapfile -t reqs < <("$pip" --version >/dev/null && python3 -c '
+import tomllib
+p = tomllib.load(open("pyproject.toml", "rb"))
+print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]
+                + p["project"]["optional-dependencies"]["test"] + ["wheel"]))')
+"$pip" download -q --disable-pip-version-check --only-binary=:all: --python-version "$pyver" \
+  -d "$WHEELS" "${reqs[@]}" 2> >(grep -v "^WARNING: Location" >&2)
 log "docker build -t $IMAGE"
 docker build -q --network host -t "$IMAGE" --build-arg PIP_NO_INDEX=1 \
   --build-arg PIP_FIND_LINKS=/opt/kanslab/$WHEELS . >/dev/null

@@ -101,7 +101,9 @@ class Agent:
         """The kubelet's part when the lab simulates slow starts (emulator/pod_start.py): a pod waiting in
         ContainerCreating starts once the delay has passed since the agent first saw it (the reconcile
         that follows its apply); a timer brings the next one."""
-        creating = [p for p in ds.list("Pod") if pod_start.is_creating(p)]
+        # in the order they were created, so addresses come in the order they come without a delay
+        creating = sorted((p for p in ds.list("Pod") if pod_start.is_creating(p)),
+                          key=lambda p: int(p["metadata"].get("resourceVersion") or 0))
         now = time.monotonic()
         self.creating_since = {p["metadata"]["uid"]: self.creating_since.get(p["metadata"]["uid"], now)
                                for p in creating}
