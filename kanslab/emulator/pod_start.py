@@ -8,6 +8,7 @@ within the apply, as before."""
 
 from __future__ import annotations
 
+import copy
 import os
 
 from ..errors import InvalidInput
@@ -60,6 +61,13 @@ def mark_creating(tx, pod: dict, node: str) -> None:
         "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "phase": "Pending", "qosClass": "BestEffort",
         "startTime": k8s.now(),
     }
+
+
+def check_startable(tx, pod: dict, node: str) -> None:
+    """Raise the ApplyError starting the pod now would raise (a pinned address in use, no free address):
+    the lab refuses such a pod at apply with or without a delay, and changes nothing."""
+    with tx.trial() as trial:
+        k8s.start_pod(trial, copy.deepcopy(pod), node, str(tx.revision()))
 
 
 def is_creating(pod: dict) -> bool:

@@ -256,6 +256,7 @@ def _apply_pod(run: _Run, obj: dict) -> Change:
         run.tx.put(pod)
         return Change("Pod", name, ns, "created", warning=f"pod/{name} is Pending: {why}")
     if pod_start.delay(run.tx) > 0:  # the lab simulates slow starts: the agent starts it later
+        pod_start.check_startable(run.tx, pod, node)
         pod_start.mark_creating(run.tx, pod, node)
     else:
         seed = str(run.tx.revision())

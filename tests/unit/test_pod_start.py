@@ -85,3 +85,16 @@ def test_the_delay_comes_from_the_environment():
     for bad in ("soon", "-1", "99999"):
         with pytest.raises(InvalidInput, match="KANSLAB_POD_START_DELAY"):
             pod_start.delay_from_env({"KANSLAB_POD_START_DELAY": bad})
+
+
+def test_a_pod_the_lab_would_refuse_is_refused_at_apply_with_a_delay_too(lab):
+    pinned = PODS.split("---")[0].replace("labels: {app: web}}",
+                                          "labels: {app: web}, annotations: {cni.projectcalico.org/ipAddrs: "
+                                          "'[\"172.16.34.7\"]'}}")
+    assert kctl(lab, "apply -f -", pinned)[0] == 0
+    pod_start.set_delay(lab.ds, 4)
+    thief = pinned.replace("name: pod1", "name: thief").replace("k8s-w1", "k8s-w2")
+    before = lab.ds.revision()
+    rc, _, err = kctl(lab, "apply -f -", thief)
+    assert rc == 1 and "Address already assigned" in err and lab.ds.revision() == before  # refused, unchanged
+    assert lab.ds.get("Pod", "thief", "default") is None
