@@ -95,7 +95,7 @@ print("\n".join(p["build-system"]["requires"] + p["project"]["dependencies"]
 "$pip" download -q --disable-pip-version-check --only-binary=:all: --python-version "$pyver" \
   -d "$WHEELS" "${reqs[@]}" 2> >(grep -v "^WARNING: Location" >&2)
 log "docker build -t $IMAGE"
-docker build -q --network host -t "$IMAGE" --build-arg PIP_NO_INDEX=1 \
+docker build -q --force-rm --network host -t "$IMAGE" --build-arg PIP_NO_INDEX=1 \
   --build-arg PIP_FIND_LINKS=/opt/kanslab/$WHEELS . >/dev/null
 rm -rf "$WHEELS"
 
