@@ -11,8 +11,9 @@ course: install
 	$(VENV)/kanslab up
 	$(VENV)/jupyter lab --allow-root --notebook-dir=notebooks --no-browser --ip=127.0.0.1
 
-## Install everything and run every test (unit, lab, ssh, notebooks)
-test: install
+## Install everything, with every tool a test uses (--test), and run every test (unit, lab, ssh, notebooks)
+test:
+	./scripts/install.sh --test
 	$(VENV)/python -m pytest -q -p no:cacheprovider
 
 ## For instructors: execute every chapter on the embedded lab and export it to build/html/

@@ -22,7 +22,7 @@ from .backends.base import (
     lacks,
     require,
 )
-from .errors import InvalidInput
+from .errors import CommandError, InvalidInput, LabError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -104,6 +104,49 @@ class Lab:
     def exec(self, pod: str, cmd: str, timeout: float = 30, check: bool = True) -> str:
         """Run a command inside a pod: "ns/pod" or "pod" (namespace default)."""
         return self.backend.exec_pod(pod, cmd, timeout=timeout, check=check)
+
+    def wait_ready(self, pods, timeout: float = 180) -> str:
+        """Wait until pods ("ns/pod" or "pod", one or a list) are Ready: `kubectl wait
+        --for=condition=Ready` on the control plane, on every backend (a real cluster pulls images
+        for tens of seconds). Raises LabError naming a pod that is not Ready, with its state."""
+        names = [pods] if isinstance(pods, str) else list(pods)
+        by_ns: dict[str, list[str]] = {}
+        for pod in names:
+            ns, _, name = str(pod).rpartition("/")
+            if not name:
+                raise InvalidInput(f"wait_ready: {pod!r} is not a pod name (\"ns/pod\" or \"pod\")")
+            by_ns.setdefault(ns or "default", []).append(name)
+        out = []
+        for ns, group in by_ns.items():
+            cmd = f"kubectl wait --for=condition=Ready {' '.join('pod/' + n for n in group)} -n {ns} " \
+                  f"--timeout={int(timeout)}s"
+            try:
+                out.append(self.backend.sh(self.topology.control_plane, cmd, timeout=timeout + 30))
+            except CommandError as e:
+                raise LabError(f"pods not Ready after {int(timeout)} s: {self._pod_states(ns, group)} "
+                               f"({e.stderr.strip() or e})") from None
+        return "".join(out)
+
+    def _pod_states(self, ns: str, names: list[str]) -> str:
+        """"ns/pod: Pending (ContainerCreating), last event: ..." for each pod, as far as the cluster says."""
+        states = []
+        for name in names:
+            out = self.kubectl(f"get pod {name} -n {ns} -o json", check=False)
+            try:
+                st = json.loads(out).get("status") or {}
+            except ValueError:
+                states.append(f"{ns}/{name}: not found")
+                continue
+            waiting = [((c.get("state") or {}).get("waiting") or {}).get("reason")
+                       for c in st.get("containerStatuses") or []]
+            reasons = ", ".join(r for r in waiting if r)
+            text = f"{ns}/{name}: {st.get('phase', 'Unknown')}" + (f" ({reasons})" if reasons else "")
+            events = self.kubectl(f"get events -n {ns} --field-selector involvedObject.name={name} "
+                                  "--sort-by=.lastTimestamp", check=False).strip().splitlines()
+            if len(events) > 1 and not events[0].startswith("error"):
+                text += f", last event: {' '.join(events[-1].split())}"
+            states.append(text)
+        return "; ".join(states)
 
     def capture(self, host: str, bpf: str = "", iface: str = "any", count: int = 10000, seconds: float = 60):
         require(self.backend, CanCapture)

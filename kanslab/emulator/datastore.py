@@ -72,6 +72,25 @@ class Transaction:
     def revision(self) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key='revision'").fetchone()[0])
 
+    @contextmanager
+    def trial(self) -> Iterator[Transaction]:
+        """Writes inside are undone when the block ends (a SAVEPOINT): to learn whether a change would
+        be refused without making it."""
+        self._conn.execute("SAVEPOINT trial")
+        try:
+            yield self
+        finally:
+            self._conn.execute("ROLLBACK TO trial")
+            self._conn.execute("RELEASE trial")
+
+    def setting(self, key: str, default: int = 0) -> int:
+        """A lab-wide integer setting (kept beside the revision, outside the objects)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"setting:{key}",)).fetchone()
+        return int(row[0]) if row else default
+
+    def set_setting(self, key: str, value: int) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?,?)", (f"setting:{key}", int(value)))
+
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict | None:
         _check_kind(kind)
         row = self._conn.execute(

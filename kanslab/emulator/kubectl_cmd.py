@@ -38,7 +38,7 @@ NOT_EMULATED_TYPES = ("services", "service", "svc", "deployments", "deployment",
                       "crd", "customresourcedefinitions", "pv", "pvc", "roles", "clusterroles")
 NAMESPACED = ("Pod", "NetworkPolicy")
 SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
-             "jsonpath=...] [-l SELECTOR] [--show-labels], apply -f, create -f, delete, label, patch, version "
+             "jsonpath=...] [-l SELECTOR] [--show-labels], apply -f, create -f, delete, label, patch, version, wait --for=condition=Ready "
              "(kubectl exec runs through the lab's dataplane: lab.exec)")
 VERSION_TEXT = ("Client Version: v1.30.5\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n"
                 "Server Version: v1.30.5\n")
@@ -81,7 +81,11 @@ def _row(kind: str, o: dict, wide: bool, now: datetime) -> list[str]:
     if kind == "Pod":
         containers = s.get("containers") or []
         ready = sum(1 for c in st.get("containerStatuses") or [] if c.get("ready"))
-        row = [m["name"], f"{ready}/{len(containers)}", st.get("phase", "Pending"),
+        # kubectl's printPod: a container's waiting reason (ContainerCreating, ...) replaces the phase
+        reason = st.get("phase", "Pending")
+        for c in st.get("containerStatuses") or []:
+            reason = ((c.get("state") or {}).get("waiting") or {}).get("reason") or reason
+        row = [m["name"], f"{ready}/{len(containers)}", reason,
                str(sum(c.get("restartCount", 0) for c in st.get("containerStatuses") or [])), _age(o, now)]
         if wide:
             row += [st.get("podIP") or "<none>", s.get("nodeName") or "<none>", "<none>", "<none>"]
@@ -412,6 +416,10 @@ def kubectl(argv: list[str], ctx: CliContext) -> Result:
         return cmd_patch(rest, ctx)
     if cmd == "version":
         return 0, VERSION_TEXT, ""
+    if cmd == "wait":
+        from .kubectl_wait import cmd_wait
+
+        return cmd_wait(rest, ctx)
     if cmd == "exec":
         return 1, "", ("error: kubectl exec runs in the lab's dataplane, not in its control-plane emulation: "
                        "use lab.exec(\"NAMESPACE/POD\", \"COMMAND\") or lab.kubectl(\"exec ...\") on the local "

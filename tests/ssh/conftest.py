@@ -11,13 +11,17 @@ import pytest
 
 from kanslab.backends.ssh import SSHPool, read_ssh_config
 
-from .servers import Cluster, why_not_runnable
+from .servers import SSHD, Cluster, why_not_runnable
+
+SSHD_MISSING = f"{SSHD} is missing"
 
 VMS = ["router", "k8s-m", "k8s-w1", "k8s-w2"]
 
 
 def _need_sshd():
     reason = why_not_runnable()
+    if reason and SSHD_MISSING in reason:  # `make test` installs openssh-server: a missing one is a failure
+        pytest.fail(reason)
     if reason:
         pytest.skip(reason)
 

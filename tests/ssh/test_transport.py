@@ -281,7 +281,7 @@ def test_files_without_an_sftp_subsystem(tmp_path):
 
 def test_sudo_runs_as_root_with_roots_home(pool):
     if not os.path.exists("/usr/bin/sudo"):
-        pytest.skip("sudo is not installed (scripts/install.sh installs it)")
+        pytest.fail("sudo is not installed: `make test` installs it (scripts/install.sh)")
     assert pool.sh("k8s-m", "id -u; echo $HOME", sudo=True) == "0\n/root\n"
     with pytest.raises(CommandError) as ei:
         pool.sh("k8s-m", "exit 9", sudo=True)

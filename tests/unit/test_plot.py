@@ -7,9 +7,6 @@ enp0s8) captured while webpod1 (172.16.148.1, k8s-w1) fetched a page from webpod
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
@@ -17,6 +14,7 @@ import pytest
 from kanslab import parse, plot
 from kanslab.plot.topology import BLOCK_COLUMNS
 from kanslab.topology import load_topology
+from tests.tools import chromium
 from tests.unit.fixtures import DATA, real
 
 TOPO = load_topology("kans3")
@@ -225,11 +223,11 @@ def test_notebook_renderer_gives_both_mimetypes_and_no_cdn(renderer_restored):
 def test_exported_html_shows_the_figures_offline(tmp_path):
     """Run a notebook in a real kernel, export it with nbconvert, and count the plots that show.
 
-    plotly.js is in the page once (from the first figure's output); with a headless Chromium on the
-    machine the page is also opened with no network and the figures must be drawn."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    nbconvert = pytest.importorskip("nbconvert")
+    plotly.js is in the page once (from the first figure's output); the page is also opened in Debian's
+    chromium (playwright) with no network and the figures must be drawn."""
+    import nbclient
+    import nbconvert
+    import nbformat  # installed with jupyterlab: a test dependency, not optional
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in (
         "from kanslab import parse, plot\nfrom kanslab.topology import load_topology\nplot.use_notebook_renderer()",
@@ -240,10 +238,16 @@ def test_exported_html_shows_the_figures_offline(tmp_path):
     assert html.count("plotly.js v") == 1 and html.count("Plotly.newPlot(") == 2
     page = tmp_path / "page.html"
     page.write_text(html)
-    chrome = shutil.which("chromium-headless-shell") or shutil.which("chromium")
-    if chrome is None:
-        pytest.skip("no headless Chromium to open the exported page")
-    dom = subprocess.run([chrome, "--headless", "--no-sandbox", "--disable-gpu", "--proxy-server=127.0.0.1:9",
-                          "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:  # Debian's chromium, with no network (tests/tools.py)
+        browser = chromium(p)
+        try:
+            tab = browser.new_page()
+            tab.goto(page.as_uri())
+            tab.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4",
+                                  timeout=60_000)
+            dom = tab.content()
+        finally:
+            browser.close()
     assert dom.count('plotly-graph-div js-plotly-plot') == 2 and dom.count('class="main-svg"') >= 4

@@ -234,8 +234,8 @@ def test_chapter_runs_unchanged_on_the_replay_backend(chapter, tmp_path):
     privilege (not one capability): every check cell holds on the recorded answers (01: captures
     after mode switches; 03: reachability matrices; 05: Prometheus queries whose times differ
     from the recording's)."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    import nbclient
+    import nbformat  # installed with jupyterlab: a test dependency, not optional
     path = ROOT / "notebooks" / f"{chapter}.ipynb"
     nb = nbformat.read(path, as_version=4)
     n_cells = len(nb.cells)

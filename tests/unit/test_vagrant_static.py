@@ -10,7 +10,7 @@ import base64
 import ipaddress
 import json
 import os
-import shutil
+import re
 import subprocess
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import yaml
 
 from kanslab.emulator.manifests import load_manifest
 from kanslab.topology import load_topology
+from tests.tools import need_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 VAGRANT = ROOT / "vagrant"
@@ -28,12 +29,7 @@ TOPO = load_topology("kans3")
 
 
 def _need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{tool} is missing in CI: scripts/install.sh installs it")
-        pytest.skip(f"{tool} is not installed (scripts/install.sh installs it)")
-    return path
+    return need_tool(tool)
 
 
 def test_vagrantfile_is_valid_ruby():
@@ -52,10 +48,7 @@ def test_provisioning_scripts_are_shellcheck_clean():
 
 
 def test_vagrant_validate():
-    exe = shutil.which("vagrant")
-    if exe is None:
-        pytest.skip("vagrant is not installed (`make test` installs it: scripts/install.sh --test); "
-                    "the Vagrantfile is still checked with ruby -c and the recorder")
+    exe = need_tool("vagrant")
     p = subprocess.run([exe, "validate", "--ignore-provider"], cwd=VAGRANT, capture_output=True, text=True,
                        timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -92,6 +85,7 @@ def _machines(env: dict | None = None) -> dict[str, dict]:
                     m["ips"].append(kw["ip"])
                 elif call == "network" and args[0] == "forwarded_port":
                     m["ports"].append((kw["guest"], kw["host"]))
+                    m.setdefault("port_bind", []).append(kw.get("host_ip"))
                 elif call in ("cpus=", "memory=", "name=", "linked_clone="):
                     m[call[:-1]] = args[0]
                 elif call == "customize":
@@ -115,6 +109,7 @@ def test_machines_names_addresses_and_sizes_as_in_the_course():
         "k8s-m": [(22, 50010)], "router": [(22, 50000)], "k8s-w0": [(22, 50020)], "k8s-w1": [(22, 50011)],
         "k8s-w2": [(22, 50012)]}
     for n, m in ms.items():
+        assert m["port_bind"] == ["127.0.0.1"], n  # the laptop's loopback, not every interface
         assert m["hostname"] == n and m["name"] == f"Calico-{n}" and m["linked_clone"] is True
         assert ["modifyvm", "id", "--groups", "/Calico-Lab"] in m["customize"]
         promisc = ["modifyvm", "id", "--nicpromisc2", "allow-vms"] in m["customize"]
@@ -251,10 +246,114 @@ def test_webpods_as_in_the_course():
 
 def test_profile_snippet_is_plain_sh():
     """/etc/profile.d/kanslab.sh (written by control.sh) must parse in dash, which may read /etc/profile."""
-    dash = shutil.which("dash")
-    if dash is None:
-        pytest.skip("dash is not installed")
+    dash = need_tool("dash")
     text = (VAGRANT / "provision" / "control.sh").read_text()
     snippet = text.split("<<'PROFILE'\n", 1)[1].split("\nPROFILE\n", 1)[0]
     p = subprocess.run([dash, "-n"], input=snippet, capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
+
+
+# -- the first `vagrant up` on a student's laptop -------------------------------------------------
+
+def _hostonly(version: str | None, host_os: str, conf: str | None) -> str | None:
+    """hostonly_networks_problem() of the Vagrantfile, evaluated by Ruby with the lab's subnets."""
+    script = ("module Vagrant; def self.configure(v); end; end\n"
+              "load ARGV.shift\n"
+              "require 'json'\n"
+              "v, os, conf = JSON.parse(STDIN.read)\n"
+              "puts JSON.generate(hostonly_networks_problem(v, os, conf, SUBNETS.values))\n")
+    p = subprocess.run([_need("ruby"), "-e", script, str(VAGRANT / "Vagrantfile")], capture_output=True, text=True,
+                       input=json.dumps([version, host_os, conf]))
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
+
+
+def test_hostonly_networks_outside_virtualboxs_default_range_fail_early_with_the_fix():
+    msg = _hostonly("7.0.14r161095", "linux-gnu", None)
+    assert "/etc/vbox/networks.conf" in msg and "\n* 192.168.10.0/24 192.168.20.0/24\n" in msg
+    assert "192.168.20.0/24" in _hostonly("6.1.28", "darwin23", "* 192.168.10.0/24\n")
+    # allowed: the line from the message, a wider range, an older VirtualBox, a Windows host, no VirtualBox
+    assert _hostonly("7.0.14", "darwin23", "* 192.168.10.0/24 192.168.20.0/24\n") is None
+    assert _hostonly("7.1.4", "linux-gnu", "# comment\n* 10.0.0.0/8 192.168.0.0/16\n") is None
+    assert _hostonly("6.1.26r145957", "linux-gnu", None) is None
+    assert _hostonly("7.0.14", "mingw32", None) is None
+    assert _hostonly(None, "linux-gnu", None) is None
+
+
+def test_vagrant_up_stops_before_creating_anything_when_virtualbox_would_refuse_the_networks(tmp_path):
+    """`vagrant up` (ARGV) with a VirtualBox 7 that has no networks.conf: the Vagrantfile aborts."""
+    if Path("/etc/vbox/networks.conf").exists():
+        pytest.fail("this machine has /etc/vbox/networks.conf: the test needs a host without it")
+    (tmp_path / "VBoxManage").write_text("#!/bin/sh\necho 7.0.14r161095\n")
+    (tmp_path / "VBoxManage").chmod(0o755)
+    script = "module Vagrant; def self.configure(v); end; end\nvf = ARGV.shift\nARGV.replace(['up'])\nload vf\n"
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    p = subprocess.run([_need("ruby"), "-e", script, str(VAGRANT / "Vagrantfile")], capture_output=True, text=True,
+                       env=env)
+    assert p.returncode == 1 and "* 192.168.10.0/24 192.168.20.0/24" in p.stderr, p.stderr
+    p = subprocess.run([_need("ruby"), "-e", script.replace("'up'", "'status'"), str(VAGRANT / "Vagrantfile")],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr  # only up/reload create networks
+
+
+def test_apt_waits_for_the_lock_everywhere():
+    for s in SCRIPTS:
+        for line in s.read_text().splitlines():
+            code = line.split("#", 1)[0]
+            if re.search(r"(^|[;&|]|\bthen|\bdo)\s*apt-get\b", code):  # apt-get run as a command
+                pytest.fail(f"{s.name}: apt-get without the lock timeout: {line.strip()}")
+        if "${APT[@]}" in s.read_text():
+            assert "APT=(apt-get -o DPkg::Lock::Timeout=600)" in s.read_text(), s.name
+
+
+def test_containerd_is_pinned_and_its_cgroup_driver_verified():
+    text = (VAGRANT / "provision" / "common.sh").read_text()
+    assert 'CONTAINERD_VERSION="1.7.*"' in text and 'containerd.io=${CONTAINERD_VERSION}' in text
+    assert "apt-mark hold kubelet kubeadm kubectl containerd.io" in text
+    # restarted only when the file changed; verified on the running CRI
+    assert "if write_if_changed /etc/containerd/config.toml" in text
+    assert text.count("systemctl restart containerd") == 1
+    assert "\"SystemdCgroup\": true" in text
+
+
+def test_every_node_is_waited_for_with_bounded_waits():
+    ms = _machines()
+    ready = {n: _prov(m, "ready") for n, m in ms.items() if n != "router"}
+    for n, r in ready.items():
+        assert r["path"] == "provision/ready.sh"
+        assert [p.get("name") for p in ms[n]["provision"]][-1] == "ready", n  # the node's last step
+    assert ready["k8s-m"]["args"] == ["/etc/kubernetes/admin.conf", "300", "k8s-m", "--registered"]
+    last = list(ms)[-1]
+    assert ready[last]["args"] == ["/etc/kubernetes/kubelet.conf", "600", "k8s-m", "k8s-w0", "k8s-w1", "k8s-w2"]
+    assert ready["k8s-w0"]["args"] == ["/etc/kubernetes/kubelet.conf", "300", "k8s-w0"]
+    assert "--timeout=600s" not in (VAGRANT / "provision" / "calico.sh").read_text()  # no 10-minute rollout
+
+
+def test_ready_names_a_node_that_never_comes(tmp_path):
+    """ready.sh against a fake kubectl: a registered node whose kubelet stopped reporting is named
+    within the grace period, and a node that never registers fails at the bound, not later."""
+    fake = tmp_path / "kubectl"
+    fake.write_text("""#!/usr/bin/env bash
+case "$*" in
+  "get node/k8s-m -o jsonpath"*) echo True ;;
+  "get node/k8s-w1 -o jsonpath"*) echo Unknown ;;
+  "get node/k8s-w9 -o jsonpath"*) echo 'Error from server (NotFound): nodes "k8s-w9" not found' >&2; exit 1 ;;
+  "-n kube-system get pods -l k8s-app=calico-node --field-selector spec.nodeName=k8s-m -o name")
+    echo pod/calico-node-abcde ;;
+  "-n kube-system wait --for=condition=Ready pod/calico-node-abcde"*) echo "pod/calico-node-abcde condition met" ;;
+  "wait --for=condition=Ready node/k8s-w1"*) sleep 1; exit 1 ;;
+  get\\ nodes*|*"get pods"*) echo "(listing)" ;;
+  *) echo "unexpected kubectl $*" >&2; exit 99 ;;
+esac
+""")
+    fake.chmod(0o755)
+    script = (VAGRANT / "provision" / "ready.sh").read_text().replace("UNKNOWN_GRACE=60", "UNKNOWN_GRACE=2")
+    (tmp_path / "ready.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    run = ["bash", str(tmp_path / "ready.sh"), "/dev/null"]
+    p = subprocess.run(run + ["30", "k8s-m"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0 and "node k8s-m Ready, calico-node Ready on it" in p.stdout, p.stderr
+    p = subprocess.run(run + ["300", "k8s-m", "k8s-w1"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 1 and "node k8s-w1 is NotReady" in p.stderr and "vagrant up k8s-w1" in p.stderr, p.stderr
+    p = subprocess.run(run + ["3", "k8s-w9"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 1 and "node k8s-w9 has not joined the cluster in 3s" in p.stderr, p.stderr

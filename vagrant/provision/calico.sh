@@ -61,9 +61,23 @@ spec:
   kubeconfig: "/etc/kubernetes/admin.conf"
 CFG
 
+# only this node's calico-node (a rollout status of the whole DaemonSet would wait 10 minutes for a
+# halted worker's pod on a re-provision); provision/ready.sh checks every node at the end
 log "waiting for calico-node on this node"
-kubectl -n kube-system rollout status daemonset/calico-node --timeout=600s
-kubectl wait --for=condition=Ready "node/$(hostname)" --timeout=300s
+node=$(hostname)
+pod=""
+for _ in $(seq 1 60); do
+  pod=$(kubectl -n kube-system get pods -l k8s-app=calico-node --field-selector "spec.nodeName=${node}" -o name)
+  [ -n "$pod" ] && break
+  sleep 2
+done
+if [ -z "$pod" ]; then
+  echo "[kanslab] no calico-node pod on ${node} 2 minutes after applying the manifest" >&2
+  kubectl -n kube-system get daemonset/calico-node >&2 || true
+  exit 1
+fi
+kubectl -n kube-system wait --for=condition=Ready "$pod" --timeout=300s
+kubectl wait --for=condition=Ready "node/${node}" --timeout=300s
 
 size=$(calicoctl get ippool default-ipv4-ippool -o yaml 2>/dev/null | awk '/^ *blockSize:/ {print $2}' || true)
 if [ -n "$size" ] && [ "$size" != "$BLOCK_SIZE" ]; then

@@ -6,6 +6,11 @@ set -euo pipefail
 K8S_VERSION=$1
 NODE_IP=$2
 export DEBIAN_FRONTEND=noninteractive
+# a fresh box's unattended-upgrades holds the apt/dpkg lock for minutes: wait for it, do not fail
+APT=(apt-get -o DPkg::Lock::Timeout=600)
+# containerd 2.x moved the CRI plugin's configuration (io.containerd.cri.v1.runtime) and the sed below
+# would not find SystemdCgroup: stay on 1.7 (kubeadm 1.30's tested line)
+CONTAINERD_VERSION="1.7.*"
 log() { echo "[kanslab] $*"; }
 
 # write_if_changed FILE: stdin becomes FILE when it differs; returns 0 when it changed
@@ -66,7 +71,7 @@ LIST
   apt_changed=yes
 fi
 if [ "$apt_changed" = yes ] || ! dpkg -s kubeadm containerd.io >/dev/null 2>&1; then
-  apt-get update -qq
+  "${APT[@]}" update -qq
 fi
 
 log "kubelet, kubeadm, kubectl, containerd.io and the course's tools (netcat: kanslab's reachability probe)"
@@ -76,18 +81,48 @@ for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-  # shellcheck disable=SC2086  # a list of package names
-  apt-get install -y -qq $missing >/dev/null
+  install=()
+  for p in $missing; do  # containerd.io at its pinned release (apt takes a trailing * as a prefix)
+    if [ "$p" = containerd.io ]; then install+=("containerd.io=${CONTAINERD_VERSION}"); else install+=("$p"); fi
+  done
+  "${APT[@]}" install -y -qq "${install[@]}" >/dev/null
 fi
-apt-mark hold kubelet kubeadm kubectl >/dev/null
+apt-mark hold kubelet kubeadm kubectl containerd.io >/dev/null
+containerd_version=$(dpkg-query -W -f '${Version}' containerd.io)
+case "$containerd_version" in
+  1.7.*) ;;
+  *) echo "[kanslab] containerd.io ${containerd_version} is installed; the lab needs a 1.7 release" \
+          "(apt-get install --allow-change-held-packages containerd.io='${CONTAINERD_VERSION}')" >&2
+     exit 1 ;;
+esac
 
-log "containerd with the systemd cgroup driver"
-if ! grep -q 'SystemdCgroup = true' /etc/containerd/config.toml 2>/dev/null; then
-  containerd config default > /etc/containerd/config.toml
-  sed -i 's/SystemdCgroup = false/SystemdCgroup = true/' /etc/containerd/config.toml
+log "containerd ${containerd_version} with the systemd cgroup driver"
+config=$(mktemp)
+containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' > "$config"
+if ! grep -q 'SystemdCgroup = true' "$config"; then
+  echo "[kanslab] could not set SystemdCgroup = true in containerd's configuration" >&2
+  exit 1
+fi
+# restarted only when the configuration changed (a re-provision leaves running pods alone)
+if write_if_changed /etc/containerd/config.toml < "$config"; then
   systemctl restart containerd
 fi
+rm -f "$config"
 systemctl enable --now containerd >/dev/null
+# what the running containerd's CRI uses, not only what the file says (kubelet's systemd driver needs it)
+cri_systemd=no
+for _ in $(seq 1 30); do
+  if crictl --runtime-endpoint unix:///run/containerd/containerd.sock info 2>/dev/null \
+      | grep -q '"SystemdCgroup": true'; then
+    cri_systemd=yes
+    break
+  fi
+  sleep 1
+done
+if [ "$cri_systemd" != yes ]; then
+  echo "[kanslab] containerd's CRI does not run with SystemdCgroup = true (see /etc/containerd/config.toml)" >&2
+  exit 1
+fi
 write_if_changed /etc/crictl.yaml <<'CONF' || true
 runtime-endpoint: unix:///run/containerd/containerd.sock
 image-endpoint: unix:///run/containerd/containerd.sock

@@ -6,6 +6,8 @@ set -euo pipefail
 FRR_CONF_B64=$1
 shift
 export DEBIAN_FRONTEND=noninteractive
+# a fresh box's unattended-upgrades holds the apt/dpkg lock for minutes: wait for it, do not fail
+APT=(apt-get -o DPkg::Lock::Timeout=600)
 log() { echo "[kanslab] $*"; }
 
 log "firewall off, IP forwarding on (persistent)"
@@ -24,9 +26,9 @@ for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
-  apt-get update -qq
+  "${APT[@]}" update -qq
   # shellcheck disable=SC2086  # a list of package names
-  apt-get install -y -qq $missing >/dev/null
+  "${APT[@]}" install -y -qq $missing >/dev/null
 fi
 
 log "IDC networks: $*"

@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 
-from ...emulator import felix, felix_metrics, policy
+from ...emulator import felix, felix_metrics, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
 from . import sshdoor
@@ -52,6 +52,8 @@ class Agent:
         self.prometheus: subprocess.Popen | None = None
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
+        self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
+        self.start_timer: threading.Timer | None = None
 
     # -- start-up -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -78,6 +80,7 @@ class Agent:
     def reconcile(self) -> dict:
         with self.lock:
             ds = self.lab.datastore()
+            self._start_due_pods(ds)
             views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}  # once per node
             self.states.update(views)
             self._reconcile_pods(pods_by_node(views))
@@ -92,6 +95,44 @@ class Agent:
                 self._await_remote_table(name)
                 self.sync_routes(name)
             return {"ok": True, "revision": ds.revision()}
+
+    def _start_due_pods(self, ds) -> None:
+        """The kubelet's part when the lab simulates slow starts (emulator/pod_start.py): a pod waiting in
+        ContainerCreating starts once the delay has passed since the agent first saw it (the reconcile
+        that follows its apply); a timer brings the next one."""
+        # in the order they were created, so addresses come in the order they come without a delay
+        creating = sorted((p for p in ds.list("Pod") if pod_start.is_creating(p)),
+                          key=lambda p: int(p["metadata"].get("resourceVersion") or 0))
+        now = time.monotonic()
+        self.creating_since = {p["metadata"]["uid"]: self.creating_since.get(p["metadata"]["uid"], now)
+                               for p in creating}
+        if not creating:
+            return
+        with ds.snapshot() as tx:
+            wait = pod_start.delay(tx)
+        next_due = None
+        for p in creating:
+            uid, meta = p["metadata"]["uid"], p["metadata"]
+            due = self.creating_since[uid] + wait
+            if due <= now:
+                why = pod_start.start(ds, meta["namespace"], meta["name"], uid)
+                if why:  # stays ContainerCreating, as a pod whose CNI ADD fails does
+                    self.errors.append(f"pod {meta['namespace']}/{meta['name']}: {why}")
+                    self.creating_since[uid] = float("inf")
+            elif next_due is None or due < next_due:
+                next_due = due
+        if next_due is not None:
+            if self.start_timer is not None:
+                self.start_timer.cancel()
+            self.start_timer = threading.Timer(max(0.0, next_due - now), self._timed_reconcile)
+            self.start_timer.daemon = True
+            self.start_timer.start()
+
+    def _timed_reconcile(self) -> None:
+        try:
+            self.reconcile()
+        except Exception as e:  # no caller to tell: kept for `ping`
+            self.errors.append(f"reconcile after a pod start: {type(e).__name__}: {e}")
 
     def _reconcile_pods(self, wanted: dict[str, list[dict]]) -> None:
         want = {p["key"]: p for pods in wanted.values() for p in pods}

@@ -62,8 +62,15 @@ class LocalBackend:
     def up(self, progress: Callable[[str], None] | None = _progress_print) -> bool:
         """Build the lab; returns False (and changes nothing) when it is already running."""
         say = progress or (lambda m: None)
+        from ...emulator import pod_start
+
+        start_delay = pod_start.delay_from_env()  # KANSLAB_POD_START_DELAY, None when unset
         if self.is_up():
-            say(f"lab {self.prefix!r} is already up; nothing changed")
+            if start_delay is not None:  # kept in the lab's datastore: every kernel and the agent see it
+                pod_start.set_delay(load_lab(self.prefix).datastore(), start_delay)
+                say(f"lab {self.prefix!r} is already up; new pods now take {start_delay:g} s to start")
+            else:
+                say(f"lab {self.prefix!r} is already up; nothing changed")
             return False
         if os.geteuid() != 0:
             raise LabError("bringing the embedded lab up needs root (network namespaces): run `sudo kanslab up`")
@@ -89,6 +96,9 @@ class LocalBackend:
             from ...emulator.resources import bootstrap
 
             bootstrap(load_lab(self.prefix).datastore(), topo)
+            if start_delay:
+                say(f"new pods take {start_delay:g} s to start (KANSLAB_POD_START_DELAY)")
+                pod_start.set_delay(load_lab(self.prefix).datastore(), start_delay)
             say("calico-node on every node: BIRD, Felix, tunl0")
             self._start_agent()
             say("kube-apiserver: the Kubernetes API on 127.0.0.1 and %s:6443, kubeconfig beside ssh_config"

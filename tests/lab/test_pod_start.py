@@ -1,0 +1,48 @@
+"""Pods that take time to start: with KANSLAB_POD_START_DELAY the embedded lab behaves like a cluster
+pulling images, and lab.wait_ready() is what a chapter uses to wait for them."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import kanslab
+
+SLOW = """apiVersion: v1
+kind: Pod
+metadata: {name: slowpod, labels: {app: slow}}
+spec:
+  nodeName: k8s-w1
+  containers: [{name: slowpod, image: traefik/whoami}]
+  terminationGracePeriodSeconds: 0
+"""
+
+
+@pytest.fixture
+def start_delay(lab, monkeypatch):
+    monkeypatch.setenv("KANSLAB_POD_START_DELAY", "4")
+    assert lab.up(progress=False) is False  # a running lab takes the new delay, nothing else changes
+    try:
+        yield 4
+    finally:
+        monkeypatch.setenv("KANSLAB_POD_START_DELAY", "0")
+        lab.up(progress=False)
+        lab.delete(SLOW)
+
+
+def test_a_new_pod_is_pending_after_apply_and_running_once_started(lab, start_delay):
+    lab.apply(SLOW)
+    t0 = time.monotonic()
+    pods = lab.pods().set_index("name")
+    assert pods.loc["slowpod", "phase"] == "Pending" and not pods.loc["slowpod", "ip"]
+    assert "ContainerCreating" in lab.kubectl("get pod slowpod")
+    with pytest.raises(kanslab.LabError, match=r"default/slowpod: Pending \(ContainerCreating\)"):
+        lab.wait_ready("slowpod", timeout=1)
+    # Running within 5 s of the apply: wait for the state, bounded by what is left of those 5 s (+1 for kubectl's
+    # whole seconds)
+    out = lab.wait_ready(["default/slowpod"], timeout=max(1, 6 - (time.monotonic() - t0)))
+    assert out == "pod/slowpod condition met\n"
+    assert lab.pods().set_index("name").loc["slowpod", "phase"] == "Running"
+    ip = lab.pod_ip("default/slowpod")
+    assert f"inet {ip}/32" in lab.exec("default/slowpod", "ip -o addr show dev eth0")
