@@ -32,9 +32,12 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable
 
+from . import calico_policy as cp
 from . import netpol
+from .calico_rules import CalicoRules
 
 ACCEPT_MARK = "0x10000/0x10000"
+PASS_MARK = "0x20000/0x20000"
 _INGRESS, _EGRESS = "Ingress", "Egress"
 
 
@@ -44,6 +47,15 @@ def _hash(text: str, n: int = 19) -> str:
 
 def _comment(text: str) -> str:
     return '-m comment --comment "' + text.replace('"', "'")[:250] + '"'
+
+
+def chain_name(prefix: str, name: str) -> str:
+    """hashutils.GetLengthLimitedID(prefix, name, 28): too long (or 28 and starting "_") -> hashed."""
+    full = prefix + name
+    if len(full) > 28 or (len(full) == 28 and name.startswith("_")):
+        digest = base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode().rstrip("=")
+        return prefix + "_" + digest[:27 - len(prefix)]
+    return full
 
 
 def _key(pol: dict) -> str:
@@ -200,29 +212,46 @@ class _Renderer:
 
     # -- one local pod ------------------------------------------------------------------------
     def endpoint_chain(self, pod: dict, direction: str, policies: list[dict]) -> str:
+        """Felix's cali-tw-/cali-fw- chain: the default tier in policy order, then the profiles.
+
+        The first Allow (accept mark) or Deny (DROP) decides; Pass sets the pass mark, which skips the
+        remaining policies and the end-of-tier drop; a pod some policy selects and no rule decided is
+        dropped at the end of the tier; otherwise the namespace profile allows (endpoints.go)."""
         iface = pod["interface"]
         name = ("cali-tw-" if direction == _INGRESS else "cali-fw-") + iface
         body = self.chain(name)
-        body.append(f"-m conntrack --ctstate RELATED,ESTABLISHED {_comment('reply traffic of an allowed connection')} "
-                    "-j ACCEPT")
+        body.append("-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
         body.append("-m conntrack --ctstate INVALID -j DROP")
-        body.append(f"-j MARK --set-xmark 0x0/{ACCEPT_MARK.split('/')[1]}")
-        who = f"{pod['namespace']}/{pod['name']}"
+        body.append("-j MARK --set-xmark 0x0/0x30000")
         selecting = [p for p in policies if self._selects(p, pod, direction)]
-        if not selecting:
-            body.append(f"{_comment(f'{who}: no policy isolates it for {direction.lower()}')} "
-                        f"-j MARK --set-xmark {ACCEPT_MARK}")
-            return name
         for pol in selecting:
             targets = [t for t in self.local_pods if self._selects(pol, t, direction)]
-            chain = self.policy_chain(pol, direction, targets)
-            body.append(f"{_comment(f'policy {_key(pol)}')} -j {chain}")
+            if pol.get("apiVersion") == "networking.k8s.io/v1":
+                chain = self.policy_chain(pol, direction, targets)
+            else:
+                chain = self.calico.policy_chain(pol, direction, targets)
+            body.append(f"-m mark --mark 0x0/0x20000 {_comment(f'policy {cp.felix_name(pol)}')} -j {chain}")
             body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if policy accepted')} -j RETURN")
-        body.append(f"{_comment(f'{who}: drop if no policies passed packet')} -j DROP")
+        if selecting:
+            body.append(f"-m mark --mark 0x0/0x20000 {_comment('Drop if no policies passed packet')} -j DROP")
+        profile = self.profile_chain(pod["namespace"], direction)
+        body.append(f"-j {profile}")
+        body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if profile accepted')} -j RETURN")
+        body.append(f"{_comment('Drop if no profiles matched')} -j DROP")
         return name
 
-    @staticmethod
-    def _selects(pol: dict, pod: dict, direction: str) -> bool:
+    def profile_chain(self, ns: str, direction: str) -> str:
+        """cali-pri-kns.<ns> / cali-pro-kns.<ns>: the namespace profile, one Allow (NamespaceToProfile)."""
+        prefix = "cali-pri-" if direction == _INGRESS else "cali-pro-"
+        name = chain_name(prefix, f"kns.{ns}")
+        if name not in self.chains:
+            self.chain(name).append(f"{_comment(f'Profile kns.{ns} {direction.lower()}')} "
+                                    f"-j MARK --set-xmark {ACCEPT_MARK}")
+        return name
+
+    def _selects(self, pol: dict, pod: dict, direction: str) -> bool:
+        if pol.get("apiVersion") != "networking.k8s.io/v1":
+            return cp.selects(pol, pod, direction, self.cluster.ns_labels)
         ns = pol["metadata"].get("namespace") or "default"
         spec = pol.get("spec") or {}
         return ns == pod["namespace"] and direction in netpol.policy_types(spec) and \
@@ -231,11 +260,14 @@ class _Renderer:
     # -- the table --------------------------------------------------------------------------
     def render(self) -> list[str]:
         self.local_pods = [p for p in self.view.get("pods") or [] if p.get("interface") and p.get("ip")]
-        policies = sorted(self.view.get("network_policies") or [], key=_key)
+        self.calico = CalicoRules(self.chain, self.cluster.pods, self.cluster.ns_labels)
+        # one default tier: Kubernetes policies at order 1000, Calico's by their order (unset last)
+        policies = sorted(list(self.view.get("network_policies") or []) + list(self.view.get("calico_policies") or []),
+                          key=cp.sort_key)
         fwd, inp = self.chain("cali-FORWARD"), self.chain("cali-INPUT")
         from_wl, to_wl = self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
         to_host = self.chain("cali-wl-to-host")
-        fwd.append(f"-j MARK --set-xmark 0x0/{ACCEPT_MARK.split('/')[1]}")
+        fwd.append("-j MARK --set-xmark 0x0/0xe0000")
         fwd.append(f"-i cali+ {_comment('from a local pod: its egress policy')} -j cali-from-wl-dispatch")
         fwd.append(f"-o cali+ {_comment('to a local pod: its ingress policy')} -j cali-to-wl-dispatch")
         fwd.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Policy explicitly accepted packet.')} -j ACCEPT")

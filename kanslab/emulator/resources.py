@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 from . import calico_objects as co
+from . import calico_policy as cpol
 from . import ipam, netpol
 from . import k8s_objects as k8s
 from .cluster import ClusterSpec, cluster_spec
@@ -34,13 +35,14 @@ K8S_KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Pod"): "Pod", ("v1", "Nod
 CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "BGPConfiguration",
                 "FelixConfiguration": "FelixConfiguration",
                 "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode",
-                "IPReservation": "IPReservation"}
+                "IPReservation": "IPReservation", "NetworkPolicy": "CalicoNetworkPolicy",
+                "GlobalNetworkPolicy": "GlobalNetworkPolicy"}
 CALICO_CANONICAL = frozenset(CALICO_KINDS.values())
 # kinds real clusters have but the lab does not emulate: refused with a clear message, not "no matches"
 KNOWN_ELSEWHERE = {"Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob", "Service",
                    "Endpoints", "EndpointSlice", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
                    "ClusterRole", "ClusterRoleBinding", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
-                   "GlobalNetworkPolicy", "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
+                   "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
                    "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",
                    "IPAMConfiguration", "StagedNetworkPolicy", "ServiceMonitor"}
 
@@ -130,20 +132,27 @@ def _meta_changed(old: dict, labels: dict, ann: dict) -> bool:
         {k: v for k, v in ann.items() if k not in strip}
 
 
+def _shown_id(kind: str, name: str, ns: str | None) -> tuple[str, str]:
+    shown = {"CalicoNode": "Node", "CalicoNetworkPolicy": "NetworkPolicy"}.get(kind, kind)
+    return shown, f"{ns}/{name}" if kind == "CalicoNetworkPolicy" else name
+
+
 def _already_exists(kind: str, name: str, ns: str | None) -> ApplyError:
     if kind in CALICO_CANONICAL:
-        shown = "Node" if kind == "CalicoNode" else kind
-        return ApplyError(kind, name, f"resource already exists: {shown}({name})", namespace=ns,
+        shown, ident = _shown_id(kind, name, ns)
+        return ApplyError(kind, name, f"resource already exists: {shown}({ident})", namespace=ns,
                           status="AlreadyExists")
     return ApplyError(kind, name, f'{PLURAL[kind]} "{name}" already exists', namespace=ns, status="AlreadyExists")
 
 
 def _not_found(kind: str, name: str, ns: str | None) -> ApplyError:
     if kind in CALICO_CANONICAL:
-        shown = "Node" if kind == "CalicoNode" else kind
+        shown, ident = _shown_id(kind, name, ns)
         group = "" if kind == "CalicoNode" else ".crd.projectcalico.org"
-        return ApplyError(kind, name, f"resource does not exist: {shown}({name}) with error: "
-                          f'{PLURAL[kind]}{group} "{name}" not found', namespace=ns, status="NotFound")
+        # policies are stored under their tier-prefixed name (clientv3 convertPolicyNameForStorage)
+        stored = f"default.{name}" if kind in cpol.SPEC_FIELDS else name
+        return ApplyError(kind, name, f"resource does not exist: {shown}({ident}) with error: "
+                          f'{PLURAL[kind]}{group} "{stored}" not found', namespace=ns, status="NotFound")
     return ApplyError(kind, name, f'{PLURAL[kind]} "{name}" not found', namespace=ns, status="NotFound")
 
 
@@ -387,7 +396,30 @@ def _apply_one(run: _Run, kind: str, obj: dict) -> Change:
         return _apply_netpol(run, obj)
     if kind == "CalicoNode":
         return _apply_calico_node(run, obj)
+    if kind in cpol.SPEC_FIELDS:
+        return _apply_calico_policy(run, kind, obj)
     return _apply_calico(run, kind, obj)
+
+
+def _apply_calico_policy(run: _Run, kind: str, obj: dict) -> Change:
+    """projectcalico.org/v3 NetworkPolicy (canonical CalicoNetworkPolicy) and GlobalNetworkPolicy."""
+    meta = obj["metadata"]
+    name, ns = meta["name"], None
+    if kind == "CalicoNetworkPolicy":
+        ns = meta["namespace"] = meta.get("namespace") or "default"
+        if run.tx.get("Namespace", ns) is None:
+            raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
+    new = cpol.normalize(kind, obj)
+    old = run.tx.get(kind, name, ns)
+    if old is not None and run.mode == "create":
+        raise _already_exists(kind, name, ns)
+    _check_resource_version(kind, obj, old)
+    if old is not None:
+        if old.get("spec") == new["spec"] and (old["metadata"].get("labels") or {}) == \
+                (new["metadata"].get("labels") or {}):
+            return Change(kind, name, ns, "unchanged")
+    run.tx.put(new)
+    return Change(kind, name, ns, "configured" if old else "created")
 
 
 def apply_changes(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "apply", only: str | None = None,
@@ -424,7 +456,7 @@ def apply(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "apply") -
 
 def _delete_one(run: _Run, kind: str, name: str, ns: str | None) -> Change:
     tx = run.tx
-    if kind in ("Pod", "NetworkPolicy"):
+    if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy"):
         ns = ns or "default"
     if kind == "Node" or kind == "CalicoNode":
         if tx.get("Node", name) is None:
@@ -441,8 +473,9 @@ def _delete_one(run: _Run, kind: str, name: str, ns: str | None) -> Change:
         for pod in tx.list("Pod", name):
             k8s.stop_pod(tx, pod)
             tx.delete("Pod", pod["metadata"]["name"], name)
-        for pol in tx.list("NetworkPolicy", name):
-            tx.delete("NetworkPolicy", pol["metadata"]["name"], name)
+        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy"):
+            for pol in tx.list(pkind, name):
+                tx.delete(pkind, pol["metadata"]["name"], name)
     elif kind == "Pod":
         k8s.stop_pod(tx, obj)
     elif kind == "IPPool":
@@ -464,7 +497,7 @@ def _delete_one(run: _Run, kind: str, name: str, ns: str | None) -> Change:
         ipam.release_pool_blocks(tx, obj)
         run.reconcile = True
     tx.delete(kind, name, ns)
-    return Change(kind, name, ns if kind in ("Pod", "NetworkPolicy") else None, "deleted")
+    return Change(kind, name, ns if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy") else None, "deleted")
 
 
 def delete_changes(ds: Datastore, topology: Any, manifest: Any, *, only: str | None = None,
@@ -737,12 +770,14 @@ def _node_view(tx, node_name: str, topology: Any) -> dict:
                          "labels": dict(pod["metadata"].get("labels") or {}),
                          "interface": wep["spec"]["interfaceName"] if wep else None,
                          "mac": wep["spec"]["mac"] if wep else None, "ports": ports,
-                         "wep": wep["metadata"]["name"] if wep else None})
+                         "wep": wep["metadata"]["name"] if wep else None,
+                         "service_account": pod["spec"].get("serviceAccountName") or "default"})
     view["pods"] = [p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"]
     view["all_pods"] = all_pods
     view["namespaces"] = {n["metadata"]["name"]: dict(n["metadata"].get("labels") or {})
                           for n in tx.list("Namespace")}
     view["network_policies"] = tx.list("NetworkPolicy")
+    view["calico_policies"] = tx.list("CalicoNetworkPolicy") + tx.list("GlobalNetworkPolicy")
     view["bgp_peers"] = _bgp_peers(tx, me, others, mesh_enabled)
     felix = dict((tx.get("FelixConfiguration", "default") or {}).get("spec") or {})
     felix.update((tx.get("FelixConfiguration", f"node.{node_name}") or {}).get("spec") or {})
