@@ -1,7 +1,8 @@
-"""NetworkPolicy as Felix enforces it: iptables filter rules for one node's cali* interfaces.
+"""Policy as Felix enforces it: iptables filter rules for one node's cali* interfaces.
 
 `filter_rules(view)` returns iptables-restore lines for the node's whole *filter* table, from
-the emulator's `node_view` (pods, namespaces with labels, network_policies, all_pods).
+the emulator's `node_view` (pods, namespaces with labels, network_policies, calico_policies,
+all_pods).
 
 The layout follows Felix's iptables dataplane, so `iptables-save` on a lab node reads like a
 Calico node's:
@@ -10,19 +11,24 @@ Calico node's:
                                   -g cali-fw-<iface>    egress policy of that pod
                             -> cali-to-wl-dispatch     (-o cali+: traffic TO a local pod)
                                   -g cali-tw-<iface>    ingress policy of that pod
-                            -> ACCEPT if a policy (or no isolation) accepted it (mark 0x10000)
+                            -> ACCEPT if a policy (or a profile) accepted it (mark 0x10000)
     INPUT   -> cali-INPUT -> cali-wl-to-host (pod to its own node: egress policy, then ACCEPT)
 
 Every endpoint chain first accepts conntrack ESTABLISHED,RELATED (reply traffic of an allowed
-connection) and drops INVALID. A pod selected by no policy for a direction is not isolated in
-that direction: its chain marks the packet accepted. An isolated pod's chain jumps to one chain
-per selecting policy (cali-pi-* for ingress, cali-po-* for egress); a rule that matches sets the
-accept mark, and the endpoint chain drops what no policy accepted. Pods on the same node cross
-two cali interfaces (egress of one, ingress of the other); between nodes the source node
+connection) and drops INVALID. Then comes the default tier: every policy that selects the pod in
+that direction, Kubernetes NetworkPolicies (order 1000) and Calico NetworkPolicy /
+GlobalNetworkPolicy sorted together by order (unset last, ties by Felix's name), one jump each
+(cali-pi-* for ingress, cali-po-* for egress) guarded by the pass mark. An Allow sets the accept
+mark and the endpoint chain returns; a Deny drops; a Pass sets the pass mark, which skips the rest
+of the tier. A pod some policy selects is dropped when no rule decided ("Drop if no policies passed
+packet"); otherwise the namespace profile (cali-pri-kns.<ns> / cali-pro-kns.<ns>) allows, and
+"Drop if no profiles matched" ends the chain (felix/rules/endpoints.go). Pods on the same node
+cross two cali interfaces (egress of one, ingress of the other); between nodes the source node
 enforces egress and the destination node ingress: each node enforces only its own pods.
 
-Felix matches peers with ipsets; the lab has no ipset tool, so a selected peer is one `-s`/`-d`
-rule per pod IP, and an ipBlock `except` is a small chain of RETURNs in front of the accept.
+Felix matches peers with ipsets; here a selected peer is one `-s`/`-d` rule per pod IP, and an
+ipBlock `except` is a small chain of RETURNs in front of the accept (calico_rules.py does the same
+for Calico rules' notNets/notSelector/notPorts).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ def _classify(obj: dict, only: str | None) -> str:
             err = ApplyError(kind, name, f"the embedded lab does not emulate {kind} ({api}); it runs Pods, "
                              "Namespaces, NetworkPolicies, Nodes and the Calico resources IPPool, BGPPeer, "
                              "BGPConfiguration, FelixConfiguration, KubeControllersConfiguration, "
-                             "IPReservation",
+                             "IPReservation, NetworkPolicy, GlobalNetworkPolicy",
                              status="NotEmulated")
         else:
             err = ApplyError(kind, name, f'no matches for kind "{kind}" in version "{api}"', status="UnknownKind")
