@@ -129,22 +129,3 @@ def vxlan_routes(node: NodeState) -> tuple[list[str], list[str], list[str]]:
         if o and o.vxlan_addr and pool_of(ip, vx):
             routes.append(f"{ip} via {o.vxlan_addr} dev {VXLAN_DEV} proto {FELIX_PROTO} onlink")
     return sorted(routes), sorted(neigh), sorted(fdb)
-
-
-def nat_rules(pools: list[PoolInfo]) -> list[str]:
-    """iptables-restore lines for natOutgoing: masquerade pool traffic leaving for outside every pool.
-
-    Felix matches ipsets (cali40masq-ipam-pools / cali40all-ipam-pools); the lab has no ipset
-    tool everywhere, so the same test is a RETURN per pool followed by a MASQUERADE per NAT pool."""
-    lines = ["*nat", ":cali-nat-outgoing - [0:0]", ":cali-POSTROUTING - [0:0]",
-             "-A POSTROUTING -m comment --comment \"cali:O3lYWMrLQYEMJtB5\" -j cali-POSTROUTING",
-             "-A cali-POSTROUTING -m comment --comment \"cali:Z-c7XtVd2Bq7s_hA\" -j cali-nat-outgoing"]
-    nat = [p for p in pools if p.nat_outgoing and not p.disabled]
-    if nat:
-        for p in pools:
-            lines.append(f"-A cali-nat-outgoing -d {p.cidr} -m comment --comment \"cali:all-ipam-pools\" -j RETURN")
-        for p in nat:
-            lines.append(f"-A cali-nat-outgoing -s {p.cidr} -m comment --comment \"cali:flqWnvo8yq4ULQLa\" "
-                         "-j MASQUERADE --random-fully")
-    lines.append("COMMIT")
-    return lines

@@ -55,6 +55,11 @@ def _comment(text: str) -> str:
     return '-m comment --comment "' + text.replace('"', "'")[:250] + '"'
 
 
+def _id(rule_id: str, fixed: bool = True) -> str:
+    """Felix's `cali:<id>` comment where the id is fixed; "" lets felix_tables.with_rule_ids hash one."""
+    return f'-m comment --comment "cali:{rule_id}"' if fixed else ""
+
+
 def chain_name(prefix: str, name: str) -> str:
     """hashutils.GetLengthLimitedID(prefix, name, 28): too long (or 28 and starting "_") -> hashed."""
     full = prefix + name
@@ -270,31 +275,65 @@ class _Renderer:
         # one default tier: Kubernetes policies at order 1000, Calico's by their order (unset last)
         policies = sorted(list(self.view.get("network_policies") or []) + list(self.view.get("calico_policies") or []),
                           key=cp.sort_key)
-        fwd, inp = self.chain("cali-FORWARD"), self.chain("cali-INPUT")
+        # Felix's static filter chains with their fixed ids (rules/static.go; research/felix-dataplane.md §1.3)
+        ipip = any(p.get("ipip_mode", "Never") != "Never" for p in self.view.get("pools") or [])
+        fwd, inp, out = self.chain("cali-FORWARD"), self.chain("cali-INPUT"), self.chain("cali-OUTPUT")
         from_wl, to_wl = self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
+        for empty in ("cali-cidr-block", "cali-from-hep-forward", "cali-from-host-endpoint", "cali-to-hep-forward",
+                      "cali-to-host-endpoint"):
+            self.chain(empty)  # referenced, programmed, empty without host endpoints
         to_host = self.chain("cali-wl-to-host")
-        fwd.append("-j MARK --set-xmark 0x0/0xe0000")
-        fwd.append(f"-i cali+ {_comment('from a local pod: its egress policy')} -j cali-from-wl-dispatch")
-        fwd.append(f"-o cali+ {_comment('to a local pod: its ingress policy')} -j cali-to-wl-dispatch")
-        fwd.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Policy explicitly accepted packet.')} -j ACCEPT")
-        inp.append(f"-i cali+ {_comment('from a local pod to this node')} -g cali-wl-to-host")
-        to_host.append("-j cali-from-wl-dispatch")
+        fwd += [f"{_id('vjrMJCRpqwy5oRoX')} -j MARK --set-xmark 0x0/0xe0000",
+                f"{_id('A_sPAO0mcxbT9mOV')} -m mark --mark 0x0/0x10000 -j cali-from-hep-forward",
+                f"-i cali+ {_id('8ZoYfO5HKXWbB3pk')} -j cali-from-wl-dispatch",
+                f"-o cali+ {_id('jdEuaPBe14V2hutn')} -j cali-to-wl-dispatch",
+                f"{_id('12bc6HljsMKsmfr-')} -j cali-to-hep-forward",
+                f"{_id('NOSxoaGx8OIstr1z')} -j cali-cidr-block"]
+        if ipip:
+            inp += [f"-p ipencap {_id('PajejrV4aFdkZojI')} {_comment('Allow IPIP packets from Calico hosts')} "
+                    "-m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT",
+                    f"-p ipencap {_id('_wjq-Yrma8Ly1Svo')} {_comment('Drop IPIP packets from non-Calico hosts')} -j DROP"]
+        static = ipip  # the ids below follow the IPIP rules in Felix's hash chain
+        inp += [f"-i cali+ {_id('8TZGxLWh_Eiz66wc', static)} -g cali-wl-to-host",
+                f"{_id('6McIeIDvPdL6PE1T', static)} -m mark --mark {ACCEPT_MARK} -j ACCEPT",
+                f"{_id('YGPbrUms7NId8xVa', static)} -j MARK --set-xmark 0x0/0xf0000",
+                f"{_id('2gmY7Bg2i0i84Wk_', static)} -j cali-from-host-endpoint",
+                f"{_id('q-Vz2ZT9iGE331LL', static)} {_comment('Host endpoint policy accepted packet.')} "
+                f"-m mark --mark {ACCEPT_MARK} -j ACCEPT"]
+        out += [f"{_id('Mq1_rAdXXH3YkrzW')} -m mark --mark {ACCEPT_MARK} -j ACCEPT",
+                f"-o cali+ {_id('69FkRTJDvD5Vu6Vl')} -j RETURN"]
+        if ipip:
+            out.append(f"-p ipencap {_id('AnEsmO6bDZbQntWW')} {_comment('Allow IPIP packets to other Calico hosts')} "
+                       "-m set --match-set cali40all-hosts-net dst -m addrtype --src-type LOCAL -j ACCEPT")
+        out += [f"{_id('9e9Uf3GU5tX--Lxy', static)} -j MARK --set-xmark 0x0/0xf0000",
+                f"{_id('0f3LDz_VKuHFaA2K', static)} -m conntrack ! --ctstate DNAT -j cali-to-host-endpoint",
+                f"{_id('OgU2f8BVEAZ_fwkq', static)} {_comment('Host endpoint policy accepted packet.')} "
+                f"-m mark --mark {ACCEPT_MARK} -j ACCEPT"]
         # calico.yaml sets FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT; a FelixConfiguration may say otherwise
         action = {"drop": "DROP", "return": "RETURN"}.get(
             str((self.view.get("felix") or {}).get("defaultEndpointToHostAction", "Accept")).lower(), "ACCEPT")
-        to_host.append(f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
+        to_host.append(f"{_id('Ee9Sbo10IpVujdIY')} -j cali-from-wl-dispatch")
+        to_host.append(f"{_id('nSZbcOoG1xPONxb8', action == 'ACCEPT')} "
+                       f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
         for pod in sorted(self.local_pods, key=lambda p: p["interface"]):
             fw = self.endpoint_chain(pod, _EGRESS, policies)
             tw = self.endpoint_chain(pod, _INGRESS, policies)
             from_wl.append(f"-i {pod['interface']} -g {fw}")
             to_wl.append(f"-o {pod['interface']} -g {tw}")
-        from_wl.append(f"{_comment('Unknown interface')} -j DROP")
-        to_wl.append(f"{_comment('Unknown interface')} -j DROP")
+        alone = not self.local_pods  # the fixed ids hold when "Unknown interface" is the only rule
+        from_wl.append(f"{_id('zTj6P0TIgYvgz-md', alone)} {_comment('Unknown interface')} -j DROP")
+        to_wl.append(f"{_id('7KNphB1nNHw80nIO', alone)} {_comment('Unknown interface')} -j DROP")
         lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
         lines += [f":{c} - [0:0]" for c in self.chains]
-        lines += ["-A INPUT -j cali-INPUT", "-A FORWARD -j cali-FORWARD"]
+        lines += [f"-A INPUT {_id('Cz_u1IQiXIMmKD4c')} -j cali-INPUT",
+                  f"-A FORWARD {_id('wUHhoiAYhphO9Mso')} -j cali-FORWARD",
+                  f"-A OUTPUT {_id('tVnHkvAo15HuiPy0')} -j cali-OUTPUT"]
         for c, body in self.chains.items():
-            lines += [f"-A {c} {rule}" for rule in body]
+            lines += [f"-A {c} {rule}".rstrip() for rule in body]
+        # appended at the end of FORWARD, after whatever else (kube-proxy) is there (StaticFilterForwardAppendRules)
+        lines += [f"-A FORWARD {_id('S93hcgKJrXEqnTfs')} {_comment('Policy explicitly accepted packet.')} "
+                  f"-m mark --mark {ACCEPT_MARK} -j ACCEPT",
+                  f"-A FORWARD {_id('mp77cMpurHhyjLrM')} -j MARK --set-xmark 0x10000/0x10000"]
         lines.append("COMMIT")
         return lines
 

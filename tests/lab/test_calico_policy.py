@@ -10,6 +10,8 @@ is probed again more slowly before the test fails, as upstream's ValidateOrFail 
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -77,3 +79,22 @@ def test_calicoctl_shows_the_policies(model):
     finally:
         lab.delete(manifests)
     assert lab.calicoctl("get gnp").split() == ["NAME"]
+
+
+def test_iptables_and_ipsets_in_felix_layout(model):
+    """Issue 11's acceptance on a node with pods: Felix's chains, profiles, ipsets and rule ids."""
+    lab = model
+    save = lab.sh("k8s-w1", "iptables-save")
+    for chain in ("cali-FORWARD", "cali-INPUT", "cali-OUTPUT", "cali-from-wl-dispatch", "cali-to-wl-dispatch",
+                  "cali-pri-kns.x", "cali-nat-outgoing", "cali-PREROUTING"):
+        assert f":{chain} - " in save, chain
+    assert '"Drop if no profiles matched" -j DROP' in save
+    assert "--match-set cali40masq-ipam-pools src" in save
+    ids = re.findall(r'--comment "?cali:([^" ]+)"?', save)
+    assert ids and all(re.fullmatch(r"[A-Za-z0-9_-]{16}", i) for i in ids)
+    rules = [ln for ln in save.splitlines() if ln.startswith("-A ")]
+    assert all("cali:" in ln for ln in rules), [ln for ln in rules if "cali:" not in ln][:3]
+    names = set(lab.sh("k8s-w1", "ipset list -n").split())
+    assert {"cali40all-ipam-pools", "cali40masq-ipam-pools", "cali40this-host", "cali40all-hosts-net"} <= names
+    members = lab.sh("k8s-w1", "ipset list cali40all-ipam-pools")
+    assert "10.244.0.0/16" in members and "172.16.0.0/16" in members

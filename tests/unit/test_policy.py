@@ -245,7 +245,15 @@ def test_no_pods_no_policy_chains(tmp_path):
     res.bootstrap(ds, TOPO)
     lines = policy.filter_rules(res.node_view(ds, "k8s-w1", TOPO))
     assert lines[:4] == ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
-    assert "-A FORWARD -j cali-FORWARD" in lines and "-A INPUT -j cali-INPUT" in lines
+    # Felix's hooks, with the ids Felix's hashing gives them (research/felix-dataplane.md §1.3)
+    assert '-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD' in lines
+    assert '-A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT' in lines
+    assert lines[-3:-1] == [
+        '-A FORWARD -m comment --comment "cali:S93hcgKJrXEqnTfs" -m comment --comment "Policy explicitly accepted '
+        'packet." -m mark --mark 0x10000/0x10000 -j ACCEPT',
+        '-A FORWARD -m comment --comment "cali:mp77cMpurHhyjLrM" -j MARK --set-xmark 0x10000/0x10000']
+    assert '-A cali-from-wl-dispatch -m comment --comment "cali:zTj6P0TIgYvgz-md" -m comment --comment ' \
+        '"Unknown interface" -j DROP' in lines
     assert not [ln for ln in lines if "cali-tw-" in ln or "cali-pi-" in ln]
 
 
