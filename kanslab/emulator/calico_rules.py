@@ -22,6 +22,16 @@ from collections.abc import Callable
 from . import calico_policy as cp
 
 ACCEPT_MARK = "0x10000/0x10000"
+
+
+def chain_name(prefix: str, name: str) -> str:
+    """hashutils.GetLengthLimitedID(prefix, name, 28): too long (or 28 and starting "_") -> hashed."""
+    full = prefix + name
+    if len(full) > 28 or (len(full) == 28 and name.startswith("_")):
+        digest = base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode().rstrip("=")
+        return prefix + "_" + digest[:27 - len(prefix)]
+    return full
+
 PASS_MARK = "0x20000/0x20000"
 _ACTION = {"Allow": f"-j MARK --set-xmark {ACCEPT_MARK}", "Pass": f"-j MARK --set-xmark {PASS_MARK}",
            "Deny": "-j DROP", "Log": '-j LOG --log-prefix "calico-packet: " --log-level 5'}
@@ -72,7 +82,7 @@ class CalicoRules:
 
     def policy_chain(self, pol: dict, direction: str, targets: list[dict]) -> str:
         name = cp.felix_name(pol)
-        chain = ("cali-pi-_" if direction == "Ingress" else "cali-po-_") + _hash(f"{name} {direction}", 19)
+        chain = chain_name("cali-pi-" if direction == "Ingress" else "cali-po-", name)
         if chain in self.done:
             return chain
         self.done.add(chain)

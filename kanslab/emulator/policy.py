@@ -40,7 +40,7 @@ from collections.abc import Iterable
 
 from . import calico_policy as cp
 from . import netpol
-from .calico_rules import CalicoRules
+from .calico_rules import CalicoRules, chain_name
 
 ACCEPT_MARK = "0x10000/0x10000"
 PASS_MARK = "0x20000/0x20000"
@@ -58,15 +58,6 @@ def _comment(text: str) -> str:
 def _id(rule_id: str, fixed: bool = True) -> str:
     """Felix's `cali:<id>` comment where the id is fixed; "" lets felix_tables.with_rule_ids hash one."""
     return f'-m comment --comment "cali:{rule_id}"' if fixed else ""
-
-
-def chain_name(prefix: str, name: str) -> str:
-    """hashutils.GetLengthLimitedID(prefix, name, 28): too long (or 28 and starting "_") -> hashed."""
-    full = prefix + name
-    if len(full) > 28 or (len(full) == 28 and name.startswith("_")):
-        digest = base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode().rstrip("=")
-        return prefix + "_" + digest[:27 - len(prefix)]
-    return full
 
 
 def _key(pol: dict) -> str:
@@ -133,7 +124,7 @@ class _Renderer:
         """cali-pi-* / cali-po-*: every rule of `pol` for `direction`; `targets` are the local pods it
         isolates (ingress named ports resolve on them)."""
         key = _key(pol)
-        name = ("cali-pi-_" if direction == _INGRESS else "cali-po-_") + _hash(f"{key} {direction}")
+        name = chain_name("cali-pi-" if direction == _INGRESS else "cali-po-", cp.felix_name(pol))
         if name in self.chains:
             return name
         body = self.chain(name)
@@ -245,19 +236,22 @@ class _Renderer:
             body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if policy accepted')} -j RETURN")
         if selecting:
             body.append(f"-m mark --mark 0x0/0x20000 {_comment('Drop if no policies passed packet')} -j DROP")
-        profile = self.profile_chain(pod["namespace"], direction)
-        body.append(f"-j {profile}")
-        body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if profile accepted')} -j RETURN")
+        # the pod's profiles: its namespace's (one Allow) and its service account's (no rules)
+        for profile in (self.profile_chain(pod["namespace"], direction),
+                        self.profile_chain(pod["namespace"], direction, pod.get("service_account") or "default")):
+            body.append(f"-j {profile}")
+            body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if profile accepted')} -j RETURN")
         body.append(f"{_comment('Drop if no profiles matched')} -j DROP")
         return name
 
-    def profile_chain(self, ns: str, direction: str) -> str:
-        """cali-pri-kns.<ns> / cali-pro-kns.<ns>: the namespace profile, one Allow (NamespaceToProfile)."""
+    def profile_chain(self, ns: str, direction: str, service_account: str | None = None) -> str:
+        """cali-pri-/cali-pro- + kns.<ns> (NamespaceToProfile: one Allow) or ksa.<ns>.<sa> (no rules)."""
         prefix = "cali-pri-" if direction == _INGRESS else "cali-pro-"
-        name = chain_name(prefix, f"kns.{ns}")
+        profile = f"kns.{ns}" if service_account is None else f"ksa.{ns}.{service_account}"
+        name = chain_name(prefix, profile)
         if name not in self.chains:
-            self.chain(name).append(f"{_comment(f'Profile kns.{ns} {direction.lower()}')} "
-                                    f"-j MARK --set-xmark {ACCEPT_MARK}")
+            what = _comment(f"Profile {profile} {direction.lower()}")
+            self.chain(name).append(f"{what} -j MARK --set-xmark {ACCEPT_MARK}" if service_account is None else what)
         return name
 
     def _selects(self, pol: dict, pod: dict, direction: str) -> bool:

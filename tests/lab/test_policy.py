@@ -262,7 +262,7 @@ def test_rules_read_like_felix(clean):
     tw = [ln for ln in text.splitlines() if ln.startswith(f"-A cali-tw-{cali} ")]
     assert "--ctstate RELATED,ESTABLISHED" in tw[0] and tw[0].endswith("-j ACCEPT")
     assert any("Drop if no policies passed packet" in ln for ln in tw)  # isolated: the tier's end drop
-    assert "-j cali-pri-kns.x" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
+    assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
     # the named port became x/a's own port 80, once per pod of y
     allow = [ln for ln in text.splitlines() if "x/allow ingress rule 0" in ln]
     assert sorted(ln.split()[3] for ln in allow) == sorted(f"{IPS[f'y/{p}']}/32" for p in POD_NAMES)

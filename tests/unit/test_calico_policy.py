@@ -11,7 +11,6 @@ from kanslab.emulator import policy
 from kanslab.emulator import resources as res
 from kanslab.emulator.outcomes import ApplyError
 from tests.calico_cases import CASES, cnp, gnp, knp
-from tests.netpol_cases import PODS
 from tests.unit.fixtures import cctl, cli_lab
 from tests.unit.test_policy import TOPO, cluster, model_db  # noqa: F401 - fixtures
 

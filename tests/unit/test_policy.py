@@ -280,11 +280,11 @@ def test_endpoint_chain_starts_with_conntrack_and_ends_with_drop_when_isolated(c
     # Felix names a Kubernetes policy knp.default.<name>; the tier's end drop, then the namespace profile
     assert '"policy x/knp.default.allow"' in " ".join(tw)
     assert [ln for ln in tw if "Drop if no policies passed packet" in ln]
-    assert "-j cali-pri-kns.x" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
+    assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
     fw = [ln for ln in lines if ln.startswith(f"-A cali-fw-{iface} ")]
     assert not [ln for ln in fw if "Drop if no policies passed packet" in ln]  # not isolated for egress
-    assert "-j cali-pro-kns.x" in fw[-3]
-    assert f"-A cali-pro-kns.x -m comment --comment \"Profile kns.x egress\" -j MARK --set-xmark 0x10000/0x10000" \
+    assert "-j cali-pro-kns.x" in fw[-5] and "-j cali-pro-ksa.x.default" in fw[-3]
+    assert "-A cali-pro-kns.x -m comment --comment \"Profile kns.x egress\" -j MARK --set-xmark 0x10000/0x10000" \
         in lines
 
 
