@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from . import calico_objects as co
+from . import calico_policy as cpol
 from . import ipam
 from .datastore import Datastore
 from .kinds import Run, already_exists, check_resource_version, not_found
@@ -131,3 +132,24 @@ def calico_node(tx_or_ds, name: str) -> dict | None:
 def calico_nodes(ds: Datastore) -> list[dict]:
     return [calico_node(ds, n["metadata"]["name"]) for n in ds.list("Node")]
 
+
+
+def apply_calico_policy(run: Run, kind: str, obj: dict) -> Change:
+    """projectcalico.org/v3 NetworkPolicy (canonical CalicoNetworkPolicy) and GlobalNetworkPolicy."""
+    meta = obj["metadata"]
+    name, ns = meta["name"], None
+    if kind == "CalicoNetworkPolicy":
+        ns = meta["namespace"] = meta.get("namespace") or "default"
+        if run.tx.get("Namespace", ns) is None:
+            raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
+    new = cpol.normalize(kind, obj)
+    old = run.tx.get(kind, name, ns)
+    if old is not None and run.mode == "create":
+        raise already_exists(kind, name, ns)
+    check_resource_version(kind, obj, old)
+    if old is not None:
+        if old.get("spec") == new["spec"] and (old["metadata"].get("labels") or {}) == \
+                (new["metadata"].get("labels") or {}):
+            return Change(kind, name, ns, "unchanged")
+    run.tx.put(new)
+    return Change(kind, name, ns, "configured" if old else "created")

@@ -36,11 +36,13 @@ for _kind, _names in {
     "CalicoNode": ("node", "nodes", "no", "nos"),
     "WorkloadEndpoint": ("workloadendpoint", "workloadendpoints", "wep", "weps"),
     "IPReservation": ("ipreservation", "ipreservations", "reservation", "reservations"),
+    # resourcemgr/networkpolicy.go and globalnetworkpolicy.go
+    "CalicoNetworkPolicy": ("networkpolicy", "networkpolicies", "policy", "np", "policies", "pol", "pols"),
+    "GlobalNetworkPolicy": ("globalnetworkpolicy", "globalnetworkpolicies", "gnp", "gnps"),
 }.items():
     for _n in _names:
         KIND_ALIASES[_n] = _kind
-NOT_EMULATED_KINDS = ("globalnetworkpolicy", "globalnetworkpolicies", "gnp", "networkpolicy", "networkpolicies",
-                      "policy", "hostendpoint", "hostendpoints", "hep", "profile", "profiles", "pro",
+NOT_EMULATED_KINDS = ("hostendpoint", "hostendpoints", "hep", "profile", "profiles", "pro",
                       "networkset", "networksets", "netsets", "globalnetworkset", "globalnetworksets",
                       "tier", "tiers", "bgpfilter", "bgpfilters",
                       "clusterinformation", "clusterinformations", "caliconodestatus", "caliconodestatuses",
@@ -49,8 +51,9 @@ SUPPORTED = ("calicoctl get|apply|create|delete|patch|label, node status, ipam s
              "[--show-blocks|--show-borrowed|--show-configuration|--ip=IP], "
              "ipam configure --strictaffinity=true|false, version")
 SUPPORTED_KINDS = "ippool, bgppeer, bgpconfiguration, felixconfiguration, kubecontrollersconfiguration, node, " \
-                  "workloadendpoint, ipreservation"
-SHOWN_KIND = {"CalicoNode": "Node"}
+                  "workloadendpoint, ipreservation, networkpolicy, globalnetworkpolicy"
+SHOWN_KIND = {"CalicoNode": "Node", "CalicoNetworkPolicy": "NetworkPolicy"}
+NAMESPACED = ("WorkloadEndpoint", "CalicoNetworkPolicy")
 
 
 def _unsupported(what: str) -> Result:
@@ -74,8 +77,10 @@ def _objects(ctx: CliContext, kind: str, name: str | None, ns: str | None, all_n
     if kind == "CalicoNode":
         objs = res.calico_nodes(ctx.ds) if name is None else [res.calico_node(ctx.ds, name)]
         return [o for o in objs if o is not None]
-    if kind == "WorkloadEndpoint":
+    if kind in NAMESPACED:
         namespace = None if all_ns else (ns or "default")
+        if name is None and kind == "CalicoNetworkPolicy":
+            return ctx.ds.list(kind, namespace)
         if name is None:
             # Calico's KDD builds WorkloadEndpoints from the pod list, so they come in pod order
             return sorted(ctx.ds.list(kind, namespace),
@@ -122,6 +127,10 @@ def _row(kind: str, o: dict, headings: list[str], ctx: CliContext) -> list[str]:
         bgp = s.get("bgp")
         asn = "" if bgp is None else (str(bgp["asNumber"]) if bgp.get("asNumber") else f"({_global_as(ctx)})")
         cells.update({"ASN": asn, "IPV4": (bgp or {}).get("ipv4Address", ""), "IPV6": (bgp or {}).get("ipv6Address", "")})
+    elif kind in ("CalicoNetworkPolicy", "GlobalNetworkPolicy"):
+        # the templates print {{.Spec.Order}} (a *float64: "<nil>" when unset) and {{.Spec.Selector}}
+        order = s.get("order")
+        cells.update({"ORDER": "<nil>" if order is None else _go_float(order), "SELECTOR": s.get("selector", "")})
     elif kind == "IPReservation":
         cells["CIDRS"] = _join_and_truncate(s.get("reservedCIDRs") or [], ",", 80)
     elif kind == "WorkloadEndpoint":
@@ -141,6 +150,8 @@ HEADINGS = {
     "KubeControllersConfiguration": (["NAME"], ["NAME"]),
     "CalicoNode": (["NAME"], ["NAME", "ASN", "IPV4", "IPV6"]),
     "IPReservation": (["NAME"], ["NAME", "CIDRS"]),
+    "CalicoNetworkPolicy": (["NAME"], ["NAME", "ORDER", "SELECTOR"]),
+    "GlobalNetworkPolicy": (["NAME"], ["NAME", "ORDER", "SELECTOR"]),
     "WorkloadEndpoint": (["WORKLOAD", "NODE", "NETWORKS", "INTERFACE"],
                          ["NAME", "WORKLOAD", "NODE", "NETWORKS", "INTERFACE", "PROFILES", "NATS"]),
 }
@@ -154,8 +165,25 @@ def _calico_view(kind: str, o: dict) -> dict:
     return o
 
 
-def _not_exist(kind: str, name: str) -> str:
+def _go_float(x: float) -> str:
+    """Go's %v of a float64: shortest digits, exponent form below 1e-4 or from 1e+06 on (strconv 'g', -1)."""
+    x = float(x)
+    if x == int(x) and abs(x) < 1e6:
+        return str(int(x))
+    if 1e-4 <= abs(x) < 1e6:
+        return repr(x)
+    mant, _, exp = f"{x:e}".partition("e")
+    digits = repr(x / 10 ** int(exp)).rstrip("0").rstrip(".")
+    return f"{digits}e{int(exp):+03d}"
+
+
+def _not_exist(kind: str, name: str, ns: str | None = None) -> str:
     shown = SHOWN_KIND.get(kind, kind)
+    if kind in ("CalicoNetworkPolicy", "GlobalNetworkPolicy"):
+        # policies are stored as default.<name> (clientv3 convertPolicyNameForStorage)
+        ident = f"{ns or 'default'}/{name}" if kind == "CalicoNetworkPolicy" else name
+        plural = "networkpolicies" if kind == "CalicoNetworkPolicy" else "globalnetworkpolicies"
+        return f'resource does not exist: {shown}({ident}) with error: {plural}.crd.projectcalico.org "default.{name}" not found'
     plural = {"IPPool": "ippools", "BGPPeer": "bgppeers", "BGPConfiguration": "bgpconfigurations",
               "FelixConfiguration": "felixconfigurations", "KubeControllersConfiguration":
               "kubecontrollersconfigurations", "WorkloadEndpoint": "workloadendpoints",
@@ -184,7 +212,7 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
     names = a.pos[1:] or [None]
     ns = a.opts.get("namespace") if isinstance(a.opts.get("namespace"), str) else None
     all_ns = bool(a.opts.get("all"))
-    namespaced = kind == "WorkloadEndpoint"
+    namespaced = kind in NAMESPACED
     if not namespaced and (ns or all_ns):
         return 1, "", f"Failed to get resources: {SHOWN_KIND.get(kind, kind)} is not namespaced\n"
     if all_ns and ns:
@@ -196,7 +224,7 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
             continue
         objs = _objects(ctx, kind, name, ns, all_ns)
         if name is not None and not objs:
-            errors.append(_not_exist(kind, name))
+            errors.append(_not_exist(kind, name, ns))
         found.append((name, objs))
     if errors:
         return 1, "", "\n".join(errors) + "\n"

@@ -29,8 +29,9 @@ KINDS = (
     "Namespace", "Pod", "Node", "NetworkPolicy",
     "IPPool", "BGPPeer", "BGPConfiguration", "FelixConfiguration", "KubeControllersConfiguration",
     "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig", "IPReservation",
+    "CalicoNetworkPolicy", "GlobalNetworkPolicy",
 )
-NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint"})
+NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

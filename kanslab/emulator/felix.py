@@ -4,7 +4,7 @@ its decisions, as typed records.
 `node_view(ds, node)` reads one snapshot of the datastore into a `NodeView` (pools, blocks, the
 other nodes, BGP peers, endpoints, FelixConfiguration); the decisions are pure functions of it:
 `bgp_pool_routes` and `vxlan_routes` (routes as `Route` records, with VXLAN's `Neighbour` and
-`FdbEntry` entries), `vxlan_device` (vxlan.calico's settings) and `nat_rules` (natOutgoing).
+`FdbEntry` entries), `vxlan_device` (vxlan.calico's settings); natOutgoing is `felix_tables`'.
 No iproute2 text is made here: the agent renders records where it calls `ip`, and reads the
 kernel's `ip -j route` into `Route`s to diff against them.
 
@@ -108,6 +108,7 @@ class NodeView(NodeInfo):
     all_pods: list[dict] = field(default_factory=list)
     namespaces: dict[str, dict] = field(default_factory=dict)  # name -> labels
     network_policies: list[dict] = field(default_factory=list)
+    calico_policies: list[dict] = field(default_factory=list)  # projectcalico.org/v3 NetworkPolicy + GNP
     felix: dict = field(default_factory=dict)                # merged FelixConfiguration spec
     revision: int = 0
 
@@ -169,7 +170,8 @@ def _pods(tx) -> list[dict]:
                     "labels": dict(pod["metadata"].get("labels") or {}),
                     "interface": wep["spec"]["interfaceName"] if wep else None,
                     "mac": wep["spec"]["mac"] if wep else None, "ports": ports,
-                    "wep": wep["metadata"]["name"] if wep else None})
+                    "wep": wep["metadata"]["name"] if wep else None,
+                    "service_account": pod["spec"].get("serviceAccountName") or "default"})
     return out
 
 
@@ -209,6 +211,7 @@ def read_node_view(tx, node_name: str, topology: Any = None) -> NodeView:
         all_pods=all_pods,
         namespaces={n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in tx.list("Namespace")},
         network_policies=tx.list("NetworkPolicy"),
+        calico_policies=tx.list("CalicoNetworkPolicy") + tx.list("GlobalNetworkPolicy"),
         felix=felix,
         revision=tx.revision(),
     )
@@ -382,22 +385,3 @@ def vxlan_device(view: NodeView, vni: int, port: int) -> VxlanDevice | None:
         return None
     return VxlanDevice(vni, port, view.nic or "", view.ip, view.vxlan_tunnel_mac, view.vxlan_tunnel_addr)
 
-
-def nat_rules(pools: list[Pool]) -> list[str]:
-    """iptables-restore lines for natOutgoing: masquerade pool traffic leaving for outside every pool.
-
-    Felix matches ipsets (cali40masq-ipam-pools / cali40all-ipam-pools); the lab has no ipset
-    tool everywhere, so the same test is a RETURN per pool followed by a MASQUERADE per NAT pool."""
-    pools = [p for p in pools if p.cidr.version == 4]
-    lines = ["*nat", ":cali-nat-outgoing - [0:0]", ":cali-POSTROUTING - [0:0]",
-             "-A POSTROUTING -m comment --comment \"cali:O3lYWMrLQYEMJtB5\" -j cali-POSTROUTING",
-             "-A cali-POSTROUTING -m comment --comment \"cali:Z-c7XtVd2Bq7s_hA\" -j cali-nat-outgoing"]
-    nat = [p for p in pools if p.nat_outgoing and not p.disabled]
-    if nat:
-        for p in pools:
-            lines.append(f"-A cali-nat-outgoing -d {p.cidr} -m comment --comment \"cali:all-ipam-pools\" -j RETURN")
-        for p in nat:
-            lines.append(f"-A cali-nat-outgoing -s {p.cidr} -m comment --comment \"cali:flqWnvo8yq4ULQLa\" "
-                         "-j MASQUERADE --random-fully")
-    lines.append("COMMIT")
-    return lines

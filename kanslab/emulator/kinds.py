@@ -18,13 +18,14 @@ K8S_KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Pod"): "Pod", ("v1", "Nod
 CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "BGPConfiguration",
                 "FelixConfiguration": "FelixConfiguration",
                 "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode",
-                "IPReservation": "IPReservation"}
+                "IPReservation": "IPReservation", "NetworkPolicy": "CalicoNetworkPolicy",
+                "GlobalNetworkPolicy": "GlobalNetworkPolicy"}
 CALICO_CANONICAL = frozenset(CALICO_KINDS.values())
 # kinds real clusters have but the lab does not emulate: refused with a clear message, not "no matches"
 KNOWN_ELSEWHERE = {"Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob", "Service",
                    "Endpoints", "EndpointSlice", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
                    "ClusterRole", "ClusterRoleBinding", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
-                   "GlobalNetworkPolicy", "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
+                   "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
                    "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",
                    "IPAMConfiguration", "StagedNetworkPolicy", "ServiceMonitor"}
 
@@ -42,7 +43,7 @@ def classify(obj: dict, only: str | None) -> str:
             err = ApplyError(kind, name, f"the embedded lab does not emulate {kind} ({api}); it runs Pods, "
                              "Namespaces, NetworkPolicies, Nodes and the Calico resources IPPool, BGPPeer, "
                              "BGPConfiguration, FelixConfiguration, KubeControllersConfiguration, "
-                             "IPReservation",
+                             "IPReservation, NetworkPolicy, GlobalNetworkPolicy",
                              status="NotEmulated")
         else:
             err = ApplyError(kind, name, f'no matches for kind "{kind}" in version "{api}"', status="UnknownKind")
@@ -114,20 +115,27 @@ def meta_changed(old: dict, labels: dict, ann: dict) -> bool:
         {k: v for k, v in ann.items() if k not in strip}
 
 
+def _shown_id(kind: str, name: str, ns: str | None) -> tuple[str, str]:
+    shown = {"CalicoNode": "Node", "CalicoNetworkPolicy": "NetworkPolicy"}.get(kind, kind)
+    return shown, f"{ns}/{name}" if kind == "CalicoNetworkPolicy" else name
+
+
 def already_exists(kind: str, name: str, ns: str | None) -> ApplyError:
     if kind in CALICO_CANONICAL:
-        shown = "Node" if kind == "CalicoNode" else kind
-        return ApplyError(kind, name, f"resource already exists: {shown}({name})", namespace=ns,
+        shown, ident = _shown_id(kind, name, ns)
+        return ApplyError(kind, name, f"resource already exists: {shown}({ident})", namespace=ns,
                           status="AlreadyExists")
     return ApplyError(kind, name, f'{PLURAL[kind]} "{name}" already exists', namespace=ns, status="AlreadyExists")
 
 
 def not_found(kind: str, name: str, ns: str | None) -> ApplyError:
     if kind in CALICO_CANONICAL:
-        shown = "Node" if kind == "CalicoNode" else kind
+        shown, ident = _shown_id(kind, name, ns)
         group = "" if kind == "CalicoNode" else ".crd.projectcalico.org"
-        return ApplyError(kind, name, f"resource does not exist: {shown}({name}) with error: "
-                          f'{PLURAL[kind]}{group} "{name}" not found', namespace=ns, status="NotFound")
+        # policies are stored under their tier-prefixed name (clientv3 convertPolicyNameForStorage)
+        stored = f"default.{name}" if kind in ("CalicoNetworkPolicy", "GlobalNetworkPolicy") else name
+        return ApplyError(kind, name, f"resource does not exist: {shown}({ident}) with error: "
+                          f'{PLURAL[kind]}{group} "{stored}" not found', namespace=ns, status="NotFound")
     return ApplyError(kind, name, f'{PLURAL[kind]} "{name}" not found', namespace=ns, status="NotFound")
 
 

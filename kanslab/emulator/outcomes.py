@@ -15,13 +15,16 @@ KUBECTL_RESOURCE = {
     "FelixConfiguration": "felixconfiguration.projectcalico.org",
     "KubeControllersConfiguration": "kubecontrollersconfiguration.projectcalico.org",
     "CalicoNode": "node.projectcalico.org", "IPReservation": "ipreservation.projectcalico.org",
+    "CalicoNetworkPolicy": "networkpolicy.projectcalico.org",
+    "GlobalNetworkPolicy": "globalnetworkpolicy.projectcalico.org",
 }
 # the plural the API server uses in its messages ("pods \"x\" not found")
 PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPolicy": "networkpolicies",
           "IPPool": "ippools", "BGPPeer": "bgppeers", "BGPConfiguration": "bgpconfigurations",
           "FelixConfiguration": "felixconfigurations",
           "KubeControllersConfiguration": "kubecontrollersconfigurations", "CalicoNode": "nodes",
-          "IPReservation": "ipreservations"}
+          "IPReservation": "ipreservations", "CalicoNetworkPolicy": "networkpolicies",
+          "GlobalNetworkPolicy": "globalnetworkpolicies"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Change:
 
     @property
     def display_kind(self) -> str:
-        return "Node" if self.kind == "CalicoNode" else self.kind
+        return {"CalicoNode": "Node", "CalicoNetworkPolicy": "NetworkPolicy"}.get(self.kind, self.kind)
 
     def kubectl(self) -> str:
         """kubectl's line: `pod/pod1 created`, or `pod "pod1" deleted` for deletions."""
@@ -57,7 +60,7 @@ class ApplyError(InvalidInput):
         self.kind, self.name, self.namespace = kind, name, namespace
         self.reason, self.status, self.file_invalid = reason, status, file_invalid
         who = f"{namespace}/{name}" if namespace else name
-        shown = "Node" if kind == "CalicoNode" else kind
+        shown = {"CalicoNode": "Node", "CalicoNetworkPolicy": "NetworkPolicy"}.get(kind, kind)
         super().__init__(f"{shown} {who}: {reason}" if name else reason)
 
 

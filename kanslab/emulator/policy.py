@@ -1,7 +1,8 @@
-"""NetworkPolicy as Felix enforces it: iptables filter rules for one node's cali* interfaces.
+"""Policy as Felix enforces it: iptables filter rules for one node's cali* interfaces.
 
 `filter_rules(view)` returns iptables-restore lines for the node's whole *filter* table, from
-the emulator's `node_view` (pods, namespaces with labels, network_policies, all_pods).
+the emulator's `node_view` (pods, namespaces with labels, network_policies, calico_policies,
+all_pods).
 
 The layout follows Felix's iptables dataplane, so `iptables-save` on a lab node reads like a
 Calico node's:
@@ -10,19 +11,24 @@ Calico node's:
                                   -g cali-fw-<iface>    egress policy of that pod
                             -> cali-to-wl-dispatch     (-o cali+: traffic TO a local pod)
                                   -g cali-tw-<iface>    ingress policy of that pod
-                            -> ACCEPT if a policy (or no isolation) accepted it (mark 0x10000)
+                            -> ACCEPT if a policy (or a profile) accepted it (mark 0x10000)
     INPUT   -> cali-INPUT -> cali-wl-to-host (pod to its own node: egress policy, then ACCEPT)
 
 Every endpoint chain first accepts conntrack ESTABLISHED,RELATED (reply traffic of an allowed
-connection) and drops INVALID. A pod selected by no policy for a direction is not isolated in
-that direction: its chain marks the packet accepted. An isolated pod's chain jumps to one chain
-per selecting policy (cali-pi-* for ingress, cali-po-* for egress); a rule that matches sets the
-accept mark, and the endpoint chain drops what no policy accepted. Pods on the same node cross
-two cali interfaces (egress of one, ingress of the other); between nodes the source node
+connection) and drops INVALID. Then comes the default tier: every policy that selects the pod in
+that direction, Kubernetes NetworkPolicies (order 1000) and Calico NetworkPolicy /
+GlobalNetworkPolicy sorted together by order (unset last, ties by Felix's name), one jump each
+(cali-pi-* for ingress, cali-po-* for egress) guarded by the pass mark. An Allow sets the accept
+mark and the endpoint chain returns; a Deny drops; a Pass sets the pass mark, which skips the rest
+of the tier. A pod some policy selects is dropped when no rule decided ("Drop if no policies passed
+packet"); otherwise the namespace profile (cali-pri-kns.<ns> / cali-pro-kns.<ns>) allows, and
+"Drop if no profiles matched" ends the chain (felix/rules/endpoints.go). Pods on the same node
+cross two cali interfaces (egress of one, ingress of the other); between nodes the source node
 enforces egress and the destination node ingress: each node enforces only its own pods.
 
-Felix matches peers with ipsets; the lab has no ipset tool, so a selected peer is one `-s`/`-d`
-rule per pod IP, and an ipBlock `except` is a small chain of RETURNs in front of the accept.
+Felix matches peers with ipsets; here a selected peer is one `-s`/`-d` rule per pod IP, and an
+ipBlock `except` is a small chain of RETURNs in front of the accept (calico_rules.py does the same
+for Calico rules' notNets/notSelector/notPorts).
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ import hashlib
 import ipaddress
 from collections.abc import Iterable
 
+from . import calico_policy as cp
 from . import netpol
+from .calico_rules import CalicoRules, chain_name
 
 ACCEPT_MARK = "0x10000/0x10000"
+PASS_MARK = "0x20000/0x20000"
 _INGRESS, _EGRESS = "Ingress", "Egress"
 
 
@@ -44,6 +53,11 @@ def _hash(text: str, n: int = 19) -> str:
 
 def _comment(text: str) -> str:
     return '-m comment --comment "' + text.replace('"', "'")[:250] + '"'
+
+
+def _id(rule_id: str, fixed: bool = True) -> str:
+    """Felix's `cali:<id>` comment where the id is fixed; "" lets felix_tables.with_rule_ids hash one."""
+    return f'-m comment --comment "cali:{rule_id}"' if fixed else ""
 
 
 def _key(pol: dict) -> str:
@@ -110,7 +124,7 @@ class _Renderer:
         """cali-pi-* / cali-po-*: every rule of `pol` for `direction`; `targets` are the local pods it
         isolates (ingress named ports resolve on them)."""
         key = _key(pol)
-        name = ("cali-pi-_" if direction == _INGRESS else "cali-po-_") + _hash(f"{key} {direction}")
+        name = chain_name("cali-pi-" if direction == _INGRESS else "cali-po-", cp.felix_name(pol))
         if name in self.chains:
             return name
         body = self.chain(name)
@@ -200,29 +214,49 @@ class _Renderer:
 
     # -- one local pod ------------------------------------------------------------------------
     def endpoint_chain(self, pod: dict, direction: str, policies: list[dict]) -> str:
+        """Felix's cali-tw-/cali-fw- chain: the default tier in policy order, then the profiles.
+
+        The first Allow (accept mark) or Deny (DROP) decides; Pass sets the pass mark, which skips the
+        remaining policies and the end-of-tier drop; a pod some policy selects and no rule decided is
+        dropped at the end of the tier; otherwise the namespace profile allows (endpoints.go)."""
         iface = pod["interface"]
         name = ("cali-tw-" if direction == _INGRESS else "cali-fw-") + iface
         body = self.chain(name)
-        body.append(f"-m conntrack --ctstate RELATED,ESTABLISHED {_comment('reply traffic of an allowed connection')} "
-                    "-j ACCEPT")
+        body.append("-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
         body.append("-m conntrack --ctstate INVALID -j DROP")
-        body.append(f"-j MARK --set-xmark 0x0/{ACCEPT_MARK.split('/')[1]}")
-        who = f"{pod['namespace']}/{pod['name']}"
+        body.append("-j MARK --set-xmark 0x0/0x30000")
         selecting = [p for p in policies if self._selects(p, pod, direction)]
-        if not selecting:
-            body.append(f"{_comment(f'{who}: no policy isolates it for {direction.lower()}')} "
-                        f"-j MARK --set-xmark {ACCEPT_MARK}")
-            return name
         for pol in selecting:
             targets = [t for t in self.local_pods if self._selects(pol, t, direction)]
-            chain = self.policy_chain(pol, direction, targets)
-            body.append(f"{_comment(f'policy {_key(pol)}')} -j {chain}")
+            if pol.get("apiVersion") == "networking.k8s.io/v1":
+                chain = self.policy_chain(pol, direction, targets)
+            else:
+                chain = self.calico.policy_chain(pol, direction, targets)
+            body.append(f"-m mark --mark 0x0/0x20000 {_comment(f'policy {cp.felix_name(pol)}')} -j {chain}")
             body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if policy accepted')} -j RETURN")
-        body.append(f"{_comment(f'{who}: drop if no policies passed packet')} -j DROP")
+        if selecting:
+            body.append(f"-m mark --mark 0x0/0x20000 {_comment('Drop if no policies passed packet')} -j DROP")
+        # the pod's profiles: its namespace's (one Allow) and its service account's (no rules)
+        for profile in (self.profile_chain(pod["namespace"], direction),
+                        self.profile_chain(pod["namespace"], direction, pod.get("service_account") or "default")):
+            body.append(f"-j {profile}")
+            body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if profile accepted')} -j RETURN")
+        body.append(f"{_comment('Drop if no profiles matched')} -j DROP")
         return name
 
-    @staticmethod
-    def _selects(pol: dict, pod: dict, direction: str) -> bool:
+    def profile_chain(self, ns: str, direction: str, service_account: str | None = None) -> str:
+        """cali-pri-/cali-pro- + kns.<ns> (NamespaceToProfile: one Allow) or ksa.<ns>.<sa> (no rules)."""
+        prefix = "cali-pri-" if direction == _INGRESS else "cali-pro-"
+        profile = f"kns.{ns}" if service_account is None else f"ksa.{ns}.{service_account}"
+        name = chain_name(prefix, profile)
+        if name not in self.chains:
+            what = _comment(f"Profile {profile} {direction.lower()}")
+            self.chain(name).append(f"{what} -j MARK --set-xmark {ACCEPT_MARK}" if service_account is None else what)
+        return name
+
+    def _selects(self, pol: dict, pod: dict, direction: str) -> bool:
+        if pol.get("apiVersion") != "networking.k8s.io/v1":
+            return cp.selects(pol, pod, direction, self.cluster.ns_labels)
         ns = pol["metadata"].get("namespace") or "default"
         spec = pol.get("spec") or {}
         return ns == pod["namespace"] and direction in netpol.policy_types(spec) and \
@@ -231,32 +265,69 @@ class _Renderer:
     # -- the table --------------------------------------------------------------------------
     def render(self) -> list[str]:
         self.local_pods = [p for p in self.view.get("pods") or [] if p.get("interface") and p.get("ip")]
-        policies = sorted(self.view.get("network_policies") or [], key=_key)
-        fwd, inp = self.chain("cali-FORWARD"), self.chain("cali-INPUT")
+        self.calico = CalicoRules(self.chain, self.cluster.pods, self.cluster.ns_labels)
+        # one default tier: Kubernetes policies at order 1000, Calico's by their order (unset last)
+        policies = sorted(list(self.view.get("network_policies") or []) + list(self.view.get("calico_policies") or []),
+                          key=cp.sort_key)
+        # Felix's static filter chains with their fixed ids (rules/static.go; research/felix-dataplane.md §1.3)
+        ipip = any(p.ipip_mode != "Never" for p in self.view.get("pools") or [])
+        fwd, inp, out = self.chain("cali-FORWARD"), self.chain("cali-INPUT"), self.chain("cali-OUTPUT")
         from_wl, to_wl = self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
+        for empty in ("cali-cidr-block", "cali-from-hep-forward", "cali-from-host-endpoint", "cali-to-hep-forward",
+                      "cali-to-host-endpoint"):
+            self.chain(empty)  # referenced, programmed, empty without host endpoints
         to_host = self.chain("cali-wl-to-host")
-        fwd.append(f"-j MARK --set-xmark 0x0/{ACCEPT_MARK.split('/')[1]}")
-        fwd.append(f"-i cali+ {_comment('from a local pod: its egress policy')} -j cali-from-wl-dispatch")
-        fwd.append(f"-o cali+ {_comment('to a local pod: its ingress policy')} -j cali-to-wl-dispatch")
-        fwd.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Policy explicitly accepted packet.')} -j ACCEPT")
-        inp.append(f"-i cali+ {_comment('from a local pod to this node')} -g cali-wl-to-host")
-        to_host.append("-j cali-from-wl-dispatch")
+        fwd += [f"{_id('vjrMJCRpqwy5oRoX')} -j MARK --set-xmark 0x0/0xe0000",
+                f"{_id('A_sPAO0mcxbT9mOV')} -m mark --mark 0x0/0x10000 -j cali-from-hep-forward",
+                f"-i cali+ {_id('8ZoYfO5HKXWbB3pk')} -j cali-from-wl-dispatch",
+                f"-o cali+ {_id('jdEuaPBe14V2hutn')} -j cali-to-wl-dispatch",
+                f"{_id('12bc6HljsMKsmfr-')} -j cali-to-hep-forward",
+                f"{_id('NOSxoaGx8OIstr1z')} -j cali-cidr-block"]
+        if ipip:
+            inp += [f"-p ipencap {_id('PajejrV4aFdkZojI')} {_comment('Allow IPIP packets from Calico hosts')} "
+                    "-m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT",
+                    f"-p ipencap {_id('_wjq-Yrma8Ly1Svo')} {_comment('Drop IPIP packets from non-Calico hosts')} -j DROP"]
+        static = ipip  # the ids below follow the IPIP rules in Felix's hash chain
+        inp += [f"-i cali+ {_id('8TZGxLWh_Eiz66wc', static)} -g cali-wl-to-host",
+                f"{_id('6McIeIDvPdL6PE1T', static)} -m mark --mark {ACCEPT_MARK} -j ACCEPT",
+                f"{_id('YGPbrUms7NId8xVa', static)} -j MARK --set-xmark 0x0/0xf0000",
+                f"{_id('2gmY7Bg2i0i84Wk_', static)} -j cali-from-host-endpoint",
+                f"{_id('q-Vz2ZT9iGE331LL', static)} {_comment('Host endpoint policy accepted packet.')} "
+                f"-m mark --mark {ACCEPT_MARK} -j ACCEPT"]
+        out += [f"{_id('Mq1_rAdXXH3YkrzW')} -m mark --mark {ACCEPT_MARK} -j ACCEPT",
+                f"-o cali+ {_id('69FkRTJDvD5Vu6Vl')} -j RETURN"]
+        if ipip:
+            out.append(f"-p ipencap {_id('AnEsmO6bDZbQntWW')} {_comment('Allow IPIP packets to other Calico hosts')} "
+                       "-m set --match-set cali40all-hosts-net dst -m addrtype --src-type LOCAL -j ACCEPT")
+        out += [f"{_id('9e9Uf3GU5tX--Lxy', static)} -j MARK --set-xmark 0x0/0xf0000",
+                f"{_id('0f3LDz_VKuHFaA2K', static)} -m conntrack ! --ctstate DNAT -j cali-to-host-endpoint",
+                f"{_id('OgU2f8BVEAZ_fwkq', static)} {_comment('Host endpoint policy accepted packet.')} "
+                f"-m mark --mark {ACCEPT_MARK} -j ACCEPT"]
         # calico.yaml sets FELIX_DEFAULTENDPOINTTOHOSTACTION=ACCEPT; a FelixConfiguration may say otherwise
         action = {"drop": "DROP", "return": "RETURN"}.get(
             str((self.view.get("felix") or {}).get("defaultEndpointToHostAction", "Accept")).lower(), "ACCEPT")
-        to_host.append(f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
+        to_host.append(f"{_id('Ee9Sbo10IpVujdIY')} -j cali-from-wl-dispatch")
+        to_host.append(f"{_id('nSZbcOoG1xPONxb8', action == 'ACCEPT')} "
+                       f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
         for pod in sorted(self.local_pods, key=lambda p: p["interface"]):
             fw = self.endpoint_chain(pod, _EGRESS, policies)
             tw = self.endpoint_chain(pod, _INGRESS, policies)
             from_wl.append(f"-i {pod['interface']} -g {fw}")
             to_wl.append(f"-o {pod['interface']} -g {tw}")
-        from_wl.append(f"{_comment('Unknown interface')} -j DROP")
-        to_wl.append(f"{_comment('Unknown interface')} -j DROP")
+        alone = not self.local_pods  # the fixed ids hold when "Unknown interface" is the only rule
+        from_wl.append(f"{_id('zTj6P0TIgYvgz-md', alone)} {_comment('Unknown interface')} -j DROP")
+        to_wl.append(f"{_id('7KNphB1nNHw80nIO', alone)} {_comment('Unknown interface')} -j DROP")
         lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
         lines += [f":{c} - [0:0]" for c in self.chains]
-        lines += ["-A INPUT -j cali-INPUT", "-A FORWARD -j cali-FORWARD"]
+        lines += [f"-A INPUT {_id('Cz_u1IQiXIMmKD4c')} -j cali-INPUT",
+                  f"-A FORWARD {_id('wUHhoiAYhphO9Mso')} -j cali-FORWARD",
+                  f"-A OUTPUT {_id('tVnHkvAo15HuiPy0')} -j cali-OUTPUT"]
         for c, body in self.chains.items():
-            lines += [f"-A {c} {rule}" for rule in body]
+            lines += [f"-A {c} {rule}".rstrip() for rule in body]
+        # appended at the end of FORWARD, after whatever else (kube-proxy) is there (StaticFilterForwardAppendRules)
+        lines += [f"-A FORWARD {_id('S93hcgKJrXEqnTfs')} {_comment('Policy explicitly accepted packet.')} "
+                  f"-m mark --mark {ACCEPT_MARK} -j ACCEPT",
+                  f"-A FORWARD {_id('mp77cMpurHhyjLrM')} -j MARK --set-xmark 0x10000/0x10000"]
         lines.append("COMMIT")
         return lines
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import ipam
 from . import k8s_objects as k8s
-from .calico_apply import apply_calico, apply_calico_node, calico_node
+from .calico_apply import apply_calico, apply_calico_node, apply_calico_policy, calico_node
 from .cluster import cluster_spec
 from .datastore import Datastore
 from .k8s_apply import apply_namespace, apply_netpol, apply_node, apply_pod, sync_wep_labels
@@ -36,6 +36,8 @@ def apply_one(run: Run, kind: str, obj: dict) -> Change:
         return apply_netpol(run, obj)
     if kind == "CalicoNode":
         return apply_calico_node(run, obj)
+    if kind in ("CalicoNetworkPolicy", "GlobalNetworkPolicy"):
+        return apply_calico_policy(run, kind, obj)
     return apply_calico(run, kind, obj)
 
 
@@ -73,7 +75,7 @@ def apply(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "apply") -
 
 def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
     tx = run.tx
-    if kind in ("Pod", "NetworkPolicy"):
+    if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy"):
         ns = ns or "default"
     if kind == "Node" or kind == "CalicoNode":
         if tx.get("Node", name) is None:
@@ -90,8 +92,9 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         for pod in tx.list("Pod", name):
             k8s.stop_pod(tx, pod)
             tx.delete("Pod", pod["metadata"]["name"], name)
-        for pol in tx.list("NetworkPolicy", name):
-            tx.delete("NetworkPolicy", pol["metadata"]["name"], name)
+        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy"):
+            for pol in tx.list(pkind, name):
+                tx.delete(pkind, pol["metadata"]["name"], name)
     elif kind == "Pod":
         k8s.stop_pod(tx, obj)
     elif kind == "IPPool":
@@ -113,7 +116,7 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         ipam.release_pool_blocks(tx, obj)
         run.reconcile = True
     tx.delete(kind, name, ns)
-    return Change(kind, name, ns if kind in ("Pod", "NetworkPolicy") else None, "deleted")
+    return Change(kind, name, ns if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy") else None, "deleted")
 
 
 def delete_changes(ds: Datastore, topology: Any, manifest: Any, *, only: str | None = None,

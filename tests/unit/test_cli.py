@@ -132,7 +132,7 @@ def test_get_yaml_round_trips_through_sed_and_apply(lab):
 def test_get_missing_and_unsupported(lab):
     rc, _, err = cctl(lab, "get ippool nope")
     assert rc == 1 and err.startswith("resource does not exist: IPPool(nope)")
-    rc, _, err = cctl(lab, "get globalnetworkpolicy")
+    rc, _, err = cctl(lab, "get hostendpoint")
     assert rc == 1 and "does not emulate" in err and "ippool" in err
     rc, _, err = cctl(lab, "get ippool -o go-template={{.}}")
     assert rc == 1 and "does not emulate" in err

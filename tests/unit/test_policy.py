@@ -62,35 +62,42 @@ class Table:
         return have.startswith(want[:-1]) if want.endswith("+") else have == want
 
     def _match(self, rule: list[str], pkt: dict) -> tuple[bool, list[str]]:
-        i = 0
+        i, negate = 0, False
         while i < len(rule):
             t = rule[i]
             if t in ("-j", "-g"):
                 return True, rule[i:]
+            if t == "!":
+                negate, i = True, i + 1
+                continue
             arg = rule[i + 1]
-            if t == "-i" and not self._iface(arg, pkt["iif"]):
-                return False, []
-            if t == "-o" and not self._iface(arg, pkt["oif"]):
-                return False, []
-            if t in ("-s", "-d") and ipaddress.ip_address(pkt["src" if t == "-s" else "dst"]) not in \
-                    ipaddress.ip_network(arg):
-                return False, []
-            if t == "-p" and arg != pkt["proto"].lower():
-                return False, []
-            if t == "--dport":
-                lo, _, hi = arg.partition(":")
-                if not int(lo) <= pkt["dport"] <= int(hi or lo):
-                    return False, []
-            if t == "--ctstate" and pkt["state"] not in arg.split(","):
-                return False, []
-            if t == "--mark":
+            ok = True
+            if t == "-i":
+                ok = self._iface(arg, pkt["iif"])
+            elif t == "-o":
+                ok = self._iface(arg, pkt["oif"])
+            elif t in ("-s", "-d"):
+                ok = ipaddress.ip_address(pkt["src" if t == "-s" else "dst"]) in ipaddress.ip_network(arg)
+            elif t == "-p":
+                ok = arg == pkt["proto"].lower()
+            elif t in ("--dport", "--sport", "--dports", "--sports"):
+                have = pkt.get("sport", 40000) if "sport" in t else pkt["dport"]
+                ok = any(int(lo) <= have <= int(hi or lo) for lo, _, hi in (r.partition(":") for r in arg.split(",")))
+            elif t == "--icmp-type":
+                want_type, _, want_code = arg.partition("/")
+                ok = pkt.get("icmp_type") == int(want_type) and (not want_code or pkt.get("icmp_code") == int(want_code))
+            elif t == "--ctstate":
+                ok = pkt["state"] in arg.split(",")
+            elif t == "--mark":
                 v, m = (int(x, 16) for x in arg.split("/"))
-                if pkt["mark"] & m != v:
-                    return False, []
-            if t == "-m" and arg not in ("tcp", "udp", "sctp", "conntrack", "mark", "comment"):
+                ok = pkt["mark"] & m == v
+            elif t == "-m" and arg not in ("tcp", "udp", "sctp", "icmp", "multiport", "conntrack", "mark", "comment"):
                 raise AssertionError(f"the evaluator does not know -m {arg}")
+            if ok == negate and t not in ("-m", "--comment"):
+                return False, []
+            negate = False
             i += 2
-        raise AssertionError(f"rule without a target: {rule}")
+        return True, ["-j", "CONTINUE"]  # a comment-only rule: no target, matching changes nothing
 
     def _run(self, chain: str, pkt: dict, depth: int = 0) -> str | None:
         assert depth < 10, "chain loop"
@@ -99,6 +106,9 @@ class Table:
             if not ok:
                 continue
             how, name = target[0], target[1]
+            if name in ("CONTINUE", "LOG"):
+                pkt.setdefault("logged", []).append(chain) if name == "LOG" else None
+                continue
             if name in ("ACCEPT", "DROP"):
                 return name
             if name == "RETURN":
@@ -134,10 +144,10 @@ class Cluster:
         return {f"{p['namespace']}/{p['name']}": p for p in view["all_pods"]}
 
     def allowed(self, frm: str, to: str, dport: int, proto: str = "TCP", state: str = "NEW",
-                tables: dict | None = None, pods: dict | None = None) -> bool:
+                tables: dict | None = None, pods: dict | None = None, **extra) -> bool:
         tables, pods = tables or self.tables(), pods or self.pods()
         src, dst = pods[frm], pods[to]
-        pkt = {"src": src["ip"], "dst": dst["ip"], "proto": proto, "dport": dport, "state": state}
+        pkt = {"src": src["ip"], "dst": dst["ip"], "proto": proto, "dport": dport, "state": state, **extra}
         if src["node"] == dst["node"]:
             return tables[src["node"]].verdict(dict(pkt, iif=src["interface"], oif=dst["interface"])) == "ACCEPT"
         out = tables[src["node"]].verdict(dict(pkt, iif=src["interface"], oif="tunl0"))
@@ -235,7 +245,15 @@ def test_no_pods_no_policy_chains(tmp_path):
     res.bootstrap(ds, TOPO)
     lines = policy.filter_rules(res.node_view(ds, "k8s-w1", TOPO))
     assert lines[:4] == ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
-    assert "-A FORWARD -j cali-FORWARD" in lines and "-A INPUT -j cali-INPUT" in lines
+    # Felix's hooks, with the ids Felix's hashing gives them (research/felix-dataplane.md §1.3)
+    assert '-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD' in lines
+    assert '-A INPUT -m comment --comment "cali:Cz_u1IQiXIMmKD4c" -j cali-INPUT' in lines
+    assert lines[-3:-1] == [
+        '-A FORWARD -m comment --comment "cali:S93hcgKJrXEqnTfs" -m comment --comment "Policy explicitly accepted '
+        'packet." -m mark --mark 0x10000/0x10000 -j ACCEPT',
+        '-A FORWARD -m comment --comment "cali:mp77cMpurHhyjLrM" -j MARK --set-xmark 0x10000/0x10000']
+    assert '-A cali-from-wl-dispatch -m comment --comment "cali:zTj6P0TIgYvgz-md" -m comment --comment ' \
+        '"Unknown interface" -j DROP' in lines
     assert not [ln for ln in lines if "cali-tw-" in ln or "cali-pi-" in ln]
 
 
@@ -259,9 +277,15 @@ def test_endpoint_chain_starts_with_conntrack_and_ends_with_drop_when_isolated(c
     tw = [ln for ln in lines if ln.startswith(f"-A cali-tw-{iface} ")]
     assert "--ctstate RELATED,ESTABLISHED" in tw[0] and tw[0].endswith("-j ACCEPT")
     assert "--ctstate INVALID -j DROP" in tw[1]
-    assert '"policy x/allow"' in " ".join(tw) and tw[-1].endswith("-j DROP")
+    # Felix names a Kubernetes policy knp.default.<name>; the tier's end drop, then the namespace profile
+    assert '"policy x/knp.default.allow"' in " ".join(tw)
+    assert [ln for ln in tw if "Drop if no policies passed packet" in ln]
+    assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
     fw = [ln for ln in lines if ln.startswith(f"-A cali-fw-{iface} ")]
-    assert not fw[-1].endswith("-j DROP")  # not isolated for egress
+    assert not [ln for ln in fw if "Drop if no policies passed packet" in ln]  # not isolated for egress
+    assert "-j cali-pro-kns.x" in fw[-5] and "-j cali-pro-ksa.x.default" in fw[-3]
+    assert "-A cali-pro-kns.x -m comment --comment \"Profile kns.x egress\" -j MARK --set-xmark 0x10000/0x10000" \
+        in lines
 
 
 def test_selected_peers_become_one_rule_per_pod_ip(cluster):

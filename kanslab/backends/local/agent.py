@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 
-from ...emulator import felix, felix_metrics, pod_start, policy
+from ...emulator import felix, felix_metrics, felix_tables, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
 from . import sshdoor
@@ -197,12 +197,21 @@ class Agent:
 
     def _reconcile_iptables(self, node: str, view: NodeView) -> None:
         """natOutgoing (nat table) and NetworkPolicy (filter table), replaced whole in one restore."""
-        rules = "\n".join(felix.nat_rules(view.pools) + policy.filter_rules(view)) + "\n"
-        if self.iptables.get(node) == rules:
+        sets = felix_tables.ipsets(view)
+        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view.pools) + \
+            policy.filter_rules(view)
+        rules = "\n".join(felix_tables.with_rule_ids(tables)) + "\n"
+        restore_sets = felix_tables.ipset_restore(sets)
+        if self.iptables.get(node) == restore_sets + rules:
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
         self.restores[node] += 1
-        run(["ip", "netns", "exec", self.names.host(node), "iptables-restore"], input=rules)
-        self.iptables[node] = rules
+        ns = self.names.host(node)
+        run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
+        run(["ip", "netns", "exec", ns, "iptables-restore"], input=rules)
+        for stale in ("cali40all-hosts-net",):  # Felix removes the hosts set when IPIP goes away
+            if stale not in sets:
+                run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
+        self.iptables[node] = restore_sets + rules
 
     def _reconcile_metrics(self, views: dict[str, NodeView]) -> None:
         """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""

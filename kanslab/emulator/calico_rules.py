@@ -1,0 +1,183 @@
+"""iptables rules for Calico policy rules (Allow/Deny/Log/Pass), as Felix's ProtoRulesToIptablesRules
+renders them in spirit: the rule's match, then the action (felix/rules/policy.go `CalculateActions`):
+
+    Allow  <match> -j MARK --set-xmark 0x10000/0x10000, then "-m mark --mark 0x10000/0x10000 -j RETURN"
+    Pass   <match> -j MARK --set-xmark 0x20000/0x20000, then a RETURN on the pass mark
+    Deny   <match> -j DROP
+    Log    <match> -j LOG --log-prefix "calico-packet: " --log-level 5 (evaluation continues)
+
+Felix matches selected peers with ipsets and negations with scratch mark bits; here a selected
+peer is one `-s`/`-d` rule per pod IP (alternatives are ORed by repeating the action line), and a
+rule with notNets/notSelector/notPorts goes through a small chain that RETURNs for the excluded
+packets before acting. Only IPv4 is rendered (the lab has no IPv6).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+from collections.abc import Callable
+
+from . import calico_policy as cp
+
+ACCEPT_MARK = "0x10000/0x10000"
+
+
+def chain_name(prefix: str, name: str) -> str:
+    """hashutils.GetLengthLimitedID(prefix, name, 28): too long (or 28 and starting "_") -> hashed."""
+    full = prefix + name
+    if len(full) > 28 or (len(full) == 28 and name.startswith("_")):
+        digest = base64.urlsafe_b64encode(hashlib.sha256(name.encode()).digest()).decode().rstrip("=")
+        return prefix + "_" + digest[:27 - len(prefix)]
+    return full
+
+PASS_MARK = "0x20000/0x20000"
+_ACTION = {"Allow": f"-j MARK --set-xmark {ACCEPT_MARK}", "Pass": f"-j MARK --set-xmark {PASS_MARK}",
+           "Deny": "-j DROP", "Log": '-j LOG --log-prefix "calico-packet: " --log-level 5'}
+_PROTO = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp", "ICMP": "icmp", "UDPLite": "udplite"}
+
+
+def _hash(text: str, n: int) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).decode()[:n]
+
+
+def _comment(text: str) -> str:
+    return '-m comment --comment "' + text.replace('"', "'")[:250] + '"'
+
+
+def _v4(cidr: str) -> ipaddress.IPv4Network | None:
+    net = ipaddress.ip_network(cidr, strict=False)
+    return net if net.version == 4 else None
+
+
+def _proto(value) -> str | None:
+    if value is None:
+        return None
+    return str(value) if isinstance(value, int) else _PROTO.get(str(value))
+
+
+def _multiport(ports: list, flag: str) -> list[str]:
+    """Numbered ports and ranges as multiport matches (at most 15 slots each, a range takes 2)."""
+    out, cur, slots = [], [], 0
+    for p in ports:
+        lo, hi = cp.parse_port(p)  # type: ignore[misc]
+        text, need = (str(lo), 1) if lo == hi else (f"{lo}:{hi}", 2)
+        if slots + need > 15:
+            out.append(cur)
+            cur, slots = [], 0
+        cur.append(text)
+        slots += need
+    if cur:
+        out.append(cur)
+    return [f"-m multiport --{flag} {','.join(c)}" for c in out]
+
+
+class CalicoRules:
+    """Renders Calico policies into chains through `chain(name) -> list of rule bodies`."""
+
+    def __init__(self, chain: Callable[[str], list[str]], pods: list[dict], ns_labels: dict):
+        self.chain, self.pods, self.ns_labels = chain, pods, ns_labels
+        self.done: set[str] = set()
+
+    def policy_chain(self, pol: dict, direction: str, targets: list[dict]) -> str:
+        name = cp.felix_name(pol)
+        chain = chain_name("cali-pi-" if direction == "Ingress" else "cali-po-", name)
+        if chain in self.done:
+            return chain
+        self.done.add(chain)
+        body = self.chain(chain)
+        rules = (pol.get("spec") or {}).get("ingress" if direction == "Ingress" else "egress") or []
+        body.append(f"{_comment(f'Policy {name} {direction.lower()}')}")
+        for i, rule in enumerate(rules):
+            self._rule(body, pol, rule, direction, targets, f"{name} {direction} {i}")
+        if len(body) == 1:
+            body[0] += " -j RETURN"  # a policy with no rules: one comment-only rule
+        else:
+            del body[0]
+        return chain
+
+    # -- one rule ---------------------------------------------------------------------------
+    def _addresses(self, ent: dict, pol: dict) -> list[str] | None:
+        """Positive alternatives for one side: CIDRs/IPs ([""] = anything); None = matches nothing."""
+        nets = [n for n in (_v4(c) for c in ent.get("nets") or []) if n is not None]
+        if ent.get("nets") and not nets:
+            return None
+        pods = cp.entity_pods(ent, pol, self.pods, self.ns_labels)
+        if pods is None:
+            return [str(n) for n in nets] or [""]
+        ips = [p["ip"] for p in pods
+               if not nets or any(ipaddress.ip_address(p["ip"]) in n for n in nets)]
+        return [f"{ip}/32" for ip in sorted(set(ips), key=ipaddress.ip_address)] or None
+
+    def _negatives(self, ent: dict, pol: dict, flag: str, proto: str | None, port_flag: str) -> list[str]:
+        out = [f"{flag} {n}" for n in (_v4(c) for c in ent.get("notNets") or []) if n is not None]
+        pods = cp.entity_pods(ent, pol, self.pods, self.ns_labels, negated=True)
+        out += [f"{flag} {p['ip']}/32" for p in pods or []]
+        numbered = [p for p in ent.get("notPorts") or [] if not isinstance(cp.parse_port(p), str)]
+        out += [f"-p {proto} {m}" for m in _multiport(numbered, port_flag)] if numbered else []
+        return out
+
+    def _named(self, name: str, proto: str | None, pods: list[dict]) -> list[tuple[str, int]]:
+        want = (proto or "").upper()
+        return [(p["ip"], int(port["containerPort"])) for p in pods for port in p.get("ports") or []
+                if port.get("name") == name and (port.get("protocol") or "TCP").upper() == want]
+
+    def _rule(self, body: list[str], pol: dict, rule: dict, direction: str, targets: list[dict], tag: str) -> None:
+        action = rule["action"]
+        src, dst = rule.get("source") or {}, rule.get("destination") or {}
+        proto = _proto(rule.get("protocol"))
+        if rule.get("protocol") is not None and proto is None:
+            return  # ICMPv6: never matches IPv4 traffic
+        src_addrs, dst_addrs = self._addresses(src, pol), self._addresses(dst, pol)
+        if src_addrs is None or dst_addrs is None:
+            return  # a selector that selects nothing: the rule cannot match
+        common = []
+        if proto:
+            common.append(f"-p {proto}")
+        not_proto = _proto(rule.get("notProtocol"))
+        if not_proto:
+            common.append(f"! -p {not_proto}")
+        for key, neg in (("icmp", ""), ("notICMP", "! ")):
+            icmp = rule.get(key)
+            if icmp and icmp.get("type") is not None and proto == "icmp":
+                code = f"/{icmp['code']}" if icmp.get("code") is not None else ""
+                common.append(f"-m icmp {neg}--icmp-type {icmp['type']}{code}")
+        src_ports = _multiport([p for p in src.get("ports") or [] if not isinstance(cp.parse_port(p), str)], "sports")
+        if src.get("ports") and not src_ports:
+            return  # only named source ports: not rendered by the lab
+        # destination ports: numbered ones as multiport, named ones resolved on the destination pods
+        numbered = [p for p in dst.get("ports") or [] if not isinstance(cp.parse_port(p), str)]
+        named = [p for p in dst.get("ports") or [] if isinstance(cp.parse_port(p), str)]
+        dst_alts: list[tuple[str, str]] = []  # (dst address match, dst port match)
+        if not dst.get("ports"):
+            dst_alts = [(d, "") for d in dst_addrs]
+        for m in _multiport(numbered, "dports") if numbered else []:
+            dst_alts += [(d, m) for d in dst_addrs]
+        if named:
+            holders = targets if direction == "Ingress" else self.pods
+            for pname in named:
+                for ip, num in self._named(pname, rule.get("protocol"), holders):
+                    if dst_addrs == [""] or any(ipaddress.ip_address(ip) in ipaddress.ip_network(d)
+                                                for d in dst_addrs):
+                        dst_alts.append((f"{ip}/32", f"-m {proto} --dport {num}"))
+        negatives = self._negatives(src, pol, "-s", proto, "sports") + self._negatives(dst, pol, "-d", proto, "dports")
+        target = _ACTION[action]
+        if negatives:
+            sub = "cali-nr-" + _hash(tag, 19)  # excluded packets RETURN before the action
+            sub_body = self.chain(sub)
+            sub_body += [f"{n} {_comment('excluded by the rule')} -j RETURN" for n in negatives]
+            sub_body.append(target)
+            target = f"-j {sub}"
+        before = len(body)
+        for s in src_addrs:
+            for sp in src_ports or [""]:
+                for d, dp in dst_alts:
+                    parts = [f"-s {s}" if s else "", f"-d {d}" if d else ""] + common + [sp, dp]
+                    body.append(" ".join(x for x in parts + [target] if x))
+        if len(body) == before:
+            return
+        if action == "Allow":
+            body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+        elif action == "Pass":
+            body.append(f"-m mark --mark {PASS_MARK} -j RETURN")

@@ -1,0 +1,65 @@
+"""Felix's static chains, ipsets and rule ids, without root."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import ipaddress
+
+from kanslab.emulator import felix_tables as ft
+from kanslab.emulator.felix import NodeInfo, NodeView, Pool
+
+
+def _node(ip: str) -> NodeInfo:
+    return NodeInfo(name=ip, ip=ip, network=ipaddress.ip_network("192.168.0.0/16"), as_number=64512)
+
+
+def _view(**pool):
+    base = {"ipip_mode": "Always", "nat_outgoing": True, "disabled": False}
+    base.update(pool)
+    net = ipaddress.ip_network
+    return NodeView(name="k8s-w1", ip="192.168.10.101", network=net("192.168.10.0/24"), as_number=64512,
+                    ipip_tunnel_addr="172.16.148.0",
+                    nodes=[_node("192.168.10.102"), _node("192.168.20.100")],
+                    pools=[Pool("default-ipv4-ippool", net("172.16.0.0/16"), **base),
+                           Pool("other", net("10.10.0.0/16"), ipip_mode="Never", nat_outgoing=False, disabled=True)])
+
+
+def test_ipsets_hold_every_pool_disabled_included_and_every_host():
+    sets = ft.ipsets(_view())
+    assert sets["cali40all-ipam-pools"] == ("hash:net", ["10.10.0.0/16", "172.16.0.0/16"])
+    assert sets["cali40masq-ipam-pools"] == ("hash:net", ["172.16.0.0/16"])
+    assert sets["cali40all-hosts-net"][1] == ["192.168.10.101", "192.168.10.102", "192.168.20.100"]
+    assert sets["cali40this-host"] == ("hash:ip", ["127.0.0.1", "172.16.148.0", "192.168.10.101"])
+    assert "cali40all-hosts-net" not in ft.ipsets(_view(ipip_mode="Never"))
+    text = ft.ipset_restore(sets)
+    assert "create cali40masq-ipam-pools hash:net family inet hashsize 1024 maxelem 1048576 -exist\n" \
+           "flush cali40masq-ipam-pools\nadd cali40masq-ipam-pools 172.16.0.0/16\n" in text
+
+
+def test_nat_outgoing_matches_the_pool_sets_with_felix_ids():
+    lines = ft.nat_rules(_view()["pools"])
+    assert '-A cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set ' \
+           'cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully' in lines
+    assert '-A cali-POSTROUTING -m comment --comment "cali:nYKhEzDlr11Jccal" -j cali-nat-outgoing' in lines
+    assert not [ln for ln in ft.nat_rules(_view(nat_outgoing=False)["pools"][:1]) if "-A cali-nat-outgoing" in ln]
+
+
+def test_raw_and_mangle_hook_the_builtin_chains():
+    raw, mangle = ft.raw_rules(), ft.mangle_rules()
+    assert raw[0] == "*raw" and mangle[0] == "*mangle"
+    assert '-A PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING' in raw
+    assert '-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING' in mangle
+
+
+def test_rule_ids_chain_sha224_over_each_chain():
+    lines = ["*filter", ":cali-x - [0:0]", "-A cali-x -j ACCEPT", "-A cali-x -j DROP", "COMMIT"]
+    out = ft.with_rule_ids(lines)
+    h1 = hashlib.sha224(hashlib.sha224(b"cali-x").digest() + b"-j ACCEPT").digest()
+    h2 = hashlib.sha224(h1 + b"-j DROP").digest()
+    ids = [base64.urlsafe_b64encode(h).decode()[:16] for h in (h1, h2)]
+    assert out[2:4] == [f'-A cali-x -m comment --comment "cali:{ids[0]}" -j ACCEPT',
+                        f'-A cali-x -m comment --comment "cali:{ids[1]}" -j DROP']
+    fixed = '-A cali-x -m comment --comment "cali:flqWnvo8yq4ULQLa" -j RETURN'
+    assert ft.with_rule_ids(["*nat", fixed])[1] == fixed  # a fixed id stays
