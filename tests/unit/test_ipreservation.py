@@ -41,7 +41,7 @@ def block_of(ctx, node):
 
 
 def prefix_of(ctx, node):
-    """172.16.148 for k8s-w1's 172.16.148.0/24."""
+    """172.16.158 for k8s-w1's 172.16.158.0/24."""
     return block_of(ctx, node).rsplit(".", 1)[0]
 
 
@@ -52,17 +52,17 @@ def pod_ip(ctx, name):
 # ---------------------------------------------------------------- calicoctl
 
 def test_apply_get_and_delete_as_calicoctl_prints_them(lab):
-    rc, out, err = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.148.0/28", "172.16.148.100"))
+    rc, out, err = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.158.0/28", "172.16.158.100"))
     assert (rc, out, err) == (0, "Successfully applied 1 'IPReservation' resource(s)\n", "")
     assert cctl(lab, "get ipreservation")[1] == "NAME        \nfixed-ips   \n\n"
     assert cctl(lab, "get reservations -o wide")[1] == (
-        "NAME        CIDRS                            \nfixed-ips   172.16.148.0/28,172.16.148.100   \n\n")
+        "NAME        CIDRS                            \nfixed-ips   172.16.158.0/28,172.16.158.100   \n\n")
     y = cctl(lab, "get ipreservation fixed-ips -o yaml")[1]
     assert y.startswith("apiVersion: projectcalico.org/v3\nkind: IPReservation\nmetadata:\n")
-    assert "spec:\n  reservedCIDRs:\n  - 172.16.148.0/28\n  - 172.16.148.100\n" in y
-    rc, out, _ = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.148.0/28", "172.16.148.100"))
+    assert "spec:\n  reservedCIDRs:\n  - 172.16.158.0/28\n  - 172.16.158.100\n" in y
+    rc, out, _ = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.158.0/28", "172.16.158.100"))
     assert rc == 0
-    rc, _, err = cctl(lab, "create -f -", reservation("fixed-ips", "172.16.148.5"))
+    rc, _, err = cctl(lab, "create -f -", reservation("fixed-ips", "172.16.158.5"))
     assert rc == 1 and "resource already exists: IPReservation(fixed-ips)" in err
     assert (rc := cctl(lab, "delete ipreservation fixed-ips"))[0] == 0 and "Successfully deleted 1" in rc[1]
     rc, _, err = cctl(lab, "get ipreservation fixed-ips")
