@@ -20,6 +20,7 @@ from . import ipam, netpol
 from . import k8s_objects as k8s
 from .cluster import ClusterSpec, cluster_spec
 from .datastore import Datastore
+from .kube_system import ensure_kube_system
 from .manifests import load_manifest, merge_patch
 from .outcomes import PLURAL, ApplyError, Change
 from .selectors import calico_selector
@@ -600,6 +601,7 @@ def bootstrap(ds: Datastore, topology: Any) -> list[str]:
                     "metadata": {"name": "default"}, "spec": json.loads(json.dumps(co.KUBE_CONTROLLERS_DEFAULT_SPEC))})
             made.append("kubecontrollersconfiguration.projectcalico.org/default created")
         ipam.reconcile_tunnel_addrs(tx, spec)
+        made += ensure_kube_system(tx, spec)
     return made
 
 
