@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import time
 from datetime import datetime, timezone
 
 from . import ipam
@@ -41,9 +42,13 @@ def now() -> str:
 
 
 def go_time_now() -> str:
-    """Go's time.Time.String() of now, the format of Calico's IPAM `timestamp` attribute."""
-    t = datetime.now(timezone.utc)
-    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond:06d}000 +0000 UTC"
+    """Go's `time.Now().UTC().String()`, the CNI plugin's IPAM `timestamp` attribute (cni-plugin
+    ipam_plugin.go): layout "2006-01-02 15:04:05.999999999 -0700 MST", so the nanoseconds lose their
+    trailing zeros (and vanish when zero); UTC() drops the monotonic "m=+..." suffix."""
+    ns = time.time_ns()
+    t = datetime.fromtimestamp(ns // 10**9, timezone.utc)
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    return t.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "") + " +0000 UTC"
 
 
 def check_k8s_name(kind: str, name: str, namespace: str | None = None, label: bool = False) -> None:

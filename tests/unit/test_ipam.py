@@ -177,3 +177,13 @@ def test_utilization_counts_tunnel_addresses_and_pods(tmp_path):
     by_owner = {_blocks(ds)[b["cidr"]]: b["in_use"] for b in pool["blocks"]}
     assert by_owner == {"k8s-m": 4, "k8s-w1": 3, "k8s-w2": 1, "k8s-w0": 2}
     assert [b["cidr"] for b in pool["blocks"]] == sorted(b["cidr"] for b in pool["blocks"])
+
+
+def test_allocation_timestamp_is_gos_time_string(tmp_path):
+    """time.Now().UTC().String(): nanoseconds without trailing zeros, no monotonic suffix."""
+    import re
+
+    ds, topo = _lab(tmp_path)
+    res.apply(ds, topo, _pod("a", "k8s-w1"))
+    block, _, alloc = ipam.find_allocation(ds, _pod_ip(ds, "a"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{0,8}[1-9])? \+0000 UTC", alloc["attrs"]["timestamp"])
