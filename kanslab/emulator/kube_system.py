@@ -142,4 +142,5 @@ def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
                                                     "restartCount": 0, "started": False,
                                                     "state": {"waiting": {"reason": "ContainerCreating"}}}]}
         put(pod)
+        k8s.link_wep(tx, tx.get("Pod", pod["metadata"]["name"], NAMESPACE))
     return made

@@ -258,7 +258,7 @@ def _apply_pod(run: _Run, obj: dict) -> Change:
         return Change("Pod", name, ns, "created", warning=f"pod/{name} is Pending: {why}")
     seed = str(run.tx.revision())
     k8s.start_pod(run.tx, pod, node, seed)
-    run.tx.put(pod)
+    k8s.link_wep(run.tx, run.tx.put(pod))
     return Change("Pod", name, ns, "created")
 
 
@@ -738,7 +738,7 @@ def _node_view(tx, node_name: str, topology: Any) -> dict:
                          "phase": status.get("phase"), "ip": status.get("podIP"),
                          "labels": dict(pod["metadata"].get("labels") or {}),
                          "interface": wep["spec"]["interfaceName"] if wep else None,
-                         "mac": wep["spec"]["mac"] if wep else None, "ports": ports,
+                         "mac": k8s.pod_mac(pod) if wep else None, "ports": ports,
                          "wep": wep["metadata"]["name"] if wep else None})
     view["pods"] = [p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"]
     view["all_pods"] = all_pods

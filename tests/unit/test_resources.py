@@ -137,9 +137,21 @@ def test_mac_from_hwaddr_annotation_and_seeds_mac_annotation_is_ignored(lab):
     seeds = _pod("seed", nodeName="k8s-w1")
     seeds["metadata"]["annotations"] = {"cni.projectcalico.org/mac": "EE:EE:EE:00:00:02"}
     res.apply(ds, topo, [with_hw, seeds])
-    assert ds.get("WorkloadEndpoint", "k8s--w1-k8s-hw-eth0", "default")["spec"]["mac"] == "ee:ee:ee:00:00:01"
-    mac = ds.get("WorkloadEndpoint", "k8s--w1-k8s-seed-eth0", "default")["spec"]["mac"]
+    view = {p["name"]: p for p in res.node_view(ds, "k8s-w1", topo)["pods"]}
+    assert view["hw"]["mac"] == "ee:ee:ee:00:00:01"
+    mac = view["seed"]["mac"]
     assert mac != "ee:ee:ee:00:00:02" and int(mac[:2], 16) & 0x3 == 0x2
+
+
+def test_workload_endpoint_carries_the_pods_uid_and_no_mac(lab):
+    """Calico's KDD converter: wep.ObjectMeta.UID = pod.UID; WorkloadEndpointSpec has no MAC from a pod."""
+    ds, topo = lab
+    res.apply(ds, topo, _pod("hw", nodeName="k8s-w1"))
+    pod = ds.get("Pod", "hw", "default")
+    wep = ds.get("WorkloadEndpoint", "k8s--w1-k8s-hw-eth0", "default")
+    assert wep["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert wep["metadata"]["creationTimestamp"] == pod["metadata"]["creationTimestamp"]
+    assert "mac" not in wep["spec"]
 
 
 def test_unknown_node_is_refused_and_nothing_changes(lab):
