@@ -228,7 +228,8 @@ def test_node_status_without_peers_or_bird(lab):
     assert cctl(lab, "node status")[1] == ("Calico process is running.\n\nIPv4 BGP status\nNo IPv4 peers found.\n"
                                            "\nIPv6 BGP status\nNo IPv6 peers found.\n\n")
     lab.bird_show_protocols = lambda: None
-    assert "None of the BGP backend processes (BIRD or GoBGP) are running." in cctl(lab, "node status")[1]
+    assert cctl(lab, "node status")[1] == ("Calico process is running.\n\nINFO: BIRDv4 process: 'bird' is not running.\n"
+                                          "\nIPv6 BGP status\nNo IPv6 peers found.\n\n")
     lab.node = "router"
     assert cctl(lab, "node status") == (1, "", "Calico process is not running.\n")
 
