@@ -113,7 +113,9 @@ def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
         pod = _pod(name, cp.name, app, {"component": app, "tier": "control-plane"},
                    _owner("Node", cp.name, "v1") | {"controller": True},
                    host_network=True, service_account=None, priority="system-node-critical")
-        pod["metadata"]["ownerReferences"][0].pop("blockOwnerDeletion")
+        owner = pod["metadata"]["ownerReferences"][0]
+        owner.pop("blockOwnerDeletion")   # a mirror pod's owner is its Node, by the Node's uid
+        owner["uid"] = (tx.get("Node", cp.name) or {}).get("metadata", {}).get("uid", owner["uid"])
         put(_run_on_host(pod, cp.ip))
     for n in spec.nodes:
         for app in ("calico-node", "kube-proxy"):
