@@ -181,7 +181,9 @@ class Lab:
             ips = self.backend.pod_ips()
         else:
             ips = {f"{r.namespace}/{r.name}": r.ip for r in self.pods().itertuples() if r.phase == "Running" and r.ip}
-        keys = sorted(ips) if pods is None else [p if "/" in p else f"default/{p}" for p in pods]
+        # default: the workload pods; kube-system's are the cluster's own (and mostly hostNetwork)
+        keys = sorted(k for k in ips if not k.startswith("kube-system/")) if pods is None \
+            else [p if "/" in p else f"default/{p}" for p in pods]
         missing = [k for k in keys if k not in ips]
         if missing:
             raise InvalidInput(f"not running (or no IP yet): {', '.join(missing)}")

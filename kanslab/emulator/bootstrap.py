@@ -10,6 +10,7 @@ from . import ipam
 from . import k8s_objects as k8s
 from .cluster import cluster_spec
 from .datastore import Datastore
+from .kube_system import ensure_kube_system
 
 
 def bootstrap(ds: Datastore, topology: Any) -> list[str]:
@@ -45,5 +46,6 @@ def bootstrap(ds: Datastore, topology: Any) -> list[str]:
                     "metadata": {"name": "default"}, "spec": json.loads(json.dumps(co.KUBE_CONTROLLERS_DEFAULT_SPEC))})
             made.append("kubecontrollersconfiguration.projectcalico.org/default created")
         ipam.reconcile_tunnel_addrs(tx, spec)
+        made += ensure_kube_system(tx, spec)
     return made
 

@@ -119,7 +119,7 @@ def calico_node(tx_or_ds, name: str) -> dict | None:
         spec["ipv4VXLANTunnelAddr"] = ann[ipam.ANN_VXLAN_ADDR]
     if ann.get(ipam.ANN_VXLAN_MAC):
         spec["vxlanTunnelMACAddr"] = ann[ipam.ANN_VXLAN_MAC]
-    spec["orchestratorRefs"] = [{"nodeName": name, "orchestrator": "k8s"}]
+    spec["orchRefs"] = [{"nodeName": name, "orchestrator": "k8s"}]  # api NodeSpec json:"orchRefs"
     labels = dict(meta.get("labels") or {})
     out_meta = {"annotations": {"projectcalico.org/kube-labels": json.dumps(labels, separators=(",", ":"),
                                                                               sort_keys=True)},

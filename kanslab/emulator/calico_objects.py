@@ -299,12 +299,14 @@ def normalize_kubecontrollersconfig(obj: dict) -> dict:
 
 # ---------------------------------------------------------------- defaults created at bootstrap
 
-FELIX_DEFAULT_SPEC = {  # what calico-node v3.28 writes into FelixConfiguration "default" on a fresh KDD cluster
+# what a fresh KDD cluster's FelixConfiguration "default" holds: calico-node's startup creates it with
+# reportingInterval 0s and logSeverityScreen (node/pkg/lifecycle/startup/startup.go); no healthPort,
+# which only the tigera-operator sets
+FELIX_DEFAULT_SPEC = {
     "bpfConnectTimeLoadBalancing": "TCP",
     "bpfHostNetworkedNATWithoutCTLB": "Enabled",
     "bpfLogLevel": "",
     "floatingIPs": "Disabled",
-    "healthPort": 9099,
     "logSeverityScreen": "Info",
     "reportingInterval": "0s",
 }

@@ -128,7 +128,9 @@ class Transaction:
         old = self.get(kind, name, ns or None)
         rev = self.revision() + 1
         self._conn.execute("UPDATE meta SET value=? WHERE key='revision'", (rev,))
-        if old is not None:
+        if kind == "WorkloadEndpoint" and meta.get("uid"):
+            pass  # a WEP is a view of its pod and carries the pod's uid (k8s_objects.link_wep)
+        elif old is not None:
             # identity and age survive updates, as in the API server
             meta["uid"] = old["metadata"].get("uid")
             meta["creationTimestamp"] = old["metadata"].get("creationTimestamp")

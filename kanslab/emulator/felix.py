@@ -21,6 +21,7 @@ from typing import Any
 
 from . import calico_objects as co
 from . import ipam
+from . import k8s_objects as k8s
 from .cluster import cluster_spec
 from .datastore import Datastore
 from .outcomes import ApplyError
@@ -169,7 +170,7 @@ def _pods(tx) -> list[dict]:
                     "phase": status.get("phase"), "ip": status.get("podIP"),
                     "labels": dict(pod["metadata"].get("labels") or {}),
                     "interface": wep["spec"]["interfaceName"] if wep else None,
-                    "mac": wep["spec"]["mac"] if wep else None, "ports": ports,
+                    "mac": k8s.pod_mac(pod) if wep else None, "ports": ports,
                     "wep": wep["metadata"]["name"] if wep else None,
                     "service_account": pod["spec"].get("serviceAccountName") or "default"})
     return out

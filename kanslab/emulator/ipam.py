@@ -8,9 +8,9 @@ lab programs look like a real cluster's (research/kans-lab.md 4.5/4.6):
 - Within a block, addresses are handed out in Calico's order: never-used ordinals from the bottom
   up (so the IPIP tunnel address is the block's `.0`), then released ordinals in release order
   (Calico appends a released ordinal to the end of `unallocated`, so an IP is not reused at once).
-- Which block a node claims is random in Calico; here it is a hash of the node's name over the
-  pool's blocks, probing to the next free one, so blocks look scattered (172.16.116.0/24,
-  172.16.158.0/24, ...) yet every run of the lab gets the same ones.
+- Which block a node claims comes from Calico's own picker (block_picker.py): Go's math/rand seeded
+  with the FNV-1 hash of the hostname, walking the pool from a random start; so k8s-m gets
+  172.16.116.0/24 as in the write-up, and every run of the lab gets the same blocks.
 - strictAffinity false (default): a node may take a specific IP, or spill over, into another
   node's block (a "borrowed" IP, exported as a /32). true: "Block host affinity does not match".
 - IPReservation objects (spec.reservedCIDRs) are skipped by auto-assignment (pods without ipAddrs,
@@ -31,6 +31,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import InvalidInput
+from .block_picker import first_unclaimed_block
 from .cluster import cluster_spec
 from .selectors import calico_selector
 
@@ -245,20 +246,10 @@ def _take(tx, block: dict, ordinal: int, handle: str, attrs: dict) -> str:
 
 
 def _unclaimed_block(tx, pool: dict, node: str, reserved: list | None = None) -> str | None:
-    """The block `node` claims next in `pool`: a hash of its name, probing upwards to a free one
-    (one that no reservation covers entirely)."""
-    net = _net(pool["spec"]["cidr"])
-    size = int(pool["spec"].get("blockSize", 26))
-    count = 2 ** (size - net.prefixlen)
+    """The block `node` claims next in `pool`, as libcalico-go's findUsableBlock picks it."""
     taken = {b["spec"]["cidr"] for b in list_blocks(tx)}
-    start = int(hashlib.sha256(node.encode()).hexdigest(), 16) % count
-    step = 2 ** (32 - size)
-    base = int(net.network_address)
-    for i in range(count):
-        cidr = f"{ipaddress.ip_address(base + ((start + i) % count) * step)}/{size}"
-        if cidr not in taken and not (reserved and _wholly_reserved(cidr, reserved)):
-            return cidr
-    return None
+    return first_unclaimed_block(pool["spec"]["cidr"], int(pool["spec"].get("blockSize", 26)), node,
+                                 taken.__contains__, lambda cidr: bool(reserved) and _wholly_reserved(cidr, reserved))
 
 
 def auto_assign(tx, node: str, handle: str, attrs: dict, *, use: str = "Workload",

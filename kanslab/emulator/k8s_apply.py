@@ -119,7 +119,7 @@ def apply_pod(run: Run, obj: dict) -> Change:
     else:
         seed = str(run.tx.revision())
         k8s.start_pod(run.tx, pod, node, seed)
-    run.tx.put(pod)
+    k8s.link_wep(run.tx, run.tx.put(pod))
     return Change("Pod", name, ns, "created")
 
 

@@ -8,6 +8,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import time
 from datetime import datetime, timezone
 
 from . import ipam
@@ -41,9 +42,13 @@ def now() -> str:
 
 
 def go_time_now() -> str:
-    """Go's time.Time.String() of now, the format of Calico's IPAM `timestamp` attribute."""
-    t = datetime.now(timezone.utc)
-    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond:06d}000 +0000 UTC"
+    """Go's `time.Now().UTC().String()`, the CNI plugin's IPAM `timestamp` attribute (cni-plugin
+    ipam_plugin.go): layout "2006-01-02 15:04:05.999999999 -0700 MST", so the nanoseconds lose their
+    trailing zeros (and vanish when zero); UTC() drops the monotonic "m=+..." suffix."""
+    ns = time.time_ns()
+    t = datetime.fromtimestamp(ns // 10**9, timezone.utc)
+    frac = f"{ns % 10**9:09d}".rstrip("0")
+    return t.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "") + " +0000 UTC"
 
 
 def check_k8s_name(kind: str, name: str, namespace: str | None = None, label: bool = False) -> None:
@@ -290,8 +295,6 @@ def start_pod(tx, pod: dict, node: str, seed: str) -> dict:
         # real Kubernetes would leave the pod in ContainerCreating with this event; the lab refuses it
         raise ApplyError("Pod", name, f'plugin type="calico" failed (add): {e}', namespace=ns,
                          status="CNIError") from None
-    mac = str(ann[ANN_HW_ADDR]).lower().replace("-", ":") if ANN_HW_ADDR in ann \
-        else ipam.deterministic_mac(f"pod:{ns}/{name}/{cid}")
     ann[ANN_CONTAINER_ID] = cid
     ann[ANN_POD_IP] = f"{ip}/32"
     ann[ANN_POD_IPS] = f"{ip}/32"
@@ -310,11 +313,34 @@ def start_pod(tx, pod: dict, node: str, seed: str) -> dict:
         "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
         "qosClass": "BestEffort", "startTime": started,
     }
-    tx.put(build_wep(pod, node, ip, mac, cid))
+    tx.put(build_wep(pod, node, ip, cid))
     return pod
 
 
-def build_wep(pod: dict, node: str, ip: str, mac: str, cid: str) -> dict:
+def pod_mac(pod: dict) -> str:
+    """The MAC of the pod's eth0: the hwAddr annotation's, else one the lab draws for the kernel's random
+    one. Calico's WorkloadEndpoint does not carry it (KDD builds WEPs from pods: conversion/
+    workload_endpoint_default.go), so the dataplane takes it from here."""
+    meta = pod["metadata"]
+    ann = meta.get("annotations") or {}
+    if ANN_HW_ADDR in ann:
+        return str(ann[ANN_HW_ADDR]).lower().replace("-", ":")
+    return ipam.deterministic_mac(f"pod:{meta['namespace']}/{meta['name']}/{ann.get(ANN_CONTAINER_ID, '')}")
+
+
+def link_wep(tx, pod: dict) -> None:
+    """Give the pod's WorkloadEndpoint the pod's uid and creationTimestamp, as Calico's KDD converter does."""
+    node = pod.get("spec", {}).get("nodeName")
+    wep = tx.get("WorkloadEndpoint", wep_name(node, pod["metadata"]["name"]), pod["metadata"]["namespace"]) \
+        if node else None
+    if wep is None or wep["metadata"].get("uid") == pod["metadata"].get("uid"):
+        return
+    wep["metadata"]["uid"] = pod["metadata"]["uid"]
+    wep["metadata"]["creationTimestamp"] = pod["metadata"].get("creationTimestamp")
+    tx.put(wep)
+
+
+def build_wep(pod: dict, node: str, ip: str, cid: str) -> dict:
     meta, ns, name = pod["metadata"], pod["metadata"]["namespace"], pod["metadata"]["name"]
     sa = pod["spec"].get("serviceAccountName") or "default"
     labels = dict(meta.get("labels") or {})
@@ -327,7 +353,7 @@ def build_wep(pod: dict, node: str, ip: str, mac: str, cid: str) -> dict:
                 ports.append({"name": p["name"], "port": p["containerPort"], "protocol": p.get("protocol", "TCP"),
                               "hostPort": p.get("hostPort", 0)})
     spec = {"containerID": cid, "endpoint": "eth0", "interfaceName": interface_name(ns, name),
-            "ipNetworks": [f"{ip}/32"], "mac": mac, "node": node, "orchestrator": "k8s", "pod": name,
+            "ipNetworks": [f"{ip}/32"], "node": node, "orchestrator": "k8s", "pod": name,
             "profiles": [f"kns.{ns}", f"ksa.{ns}.{sa}"], "serviceAccountName": sa}
     if ports:
         spec["ports"] = ports

@@ -65,11 +65,13 @@ def _key(pol: dict) -> str:
 
 
 class _Cluster:
-    """What peer selection needs: namespaces' labels and every running pod with an address."""
+    """What peer selection needs: namespaces' labels and every running pod with a WorkloadEndpoint
+    (hostNetwork pods such as calico-node have none, so Calico's policy never selects them)."""
 
     def __init__(self, view: dict):
         self.ns_labels: dict[str, dict] = view.get("namespaces") or {}
-        self.pods = [p for p in view.get("all_pods") or [] if p.get("ip") and p.get("phase") == "Running"]
+        self.pods = [p for p in view.get("all_pods") or [] if p.get("ip") and p.get("phase") == "Running"
+                     and p.get("wep")]
 
     def ns_labels_of(self, ns: str) -> dict:
         labels = dict(self.ns_labels.get(ns) or {})

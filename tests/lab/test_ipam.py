@@ -78,7 +78,8 @@ def test_pinned_ip_and_mac_inside_the_pod_survive_recreation(lab, block, cleanup
         addrs = json.loads(lab.exec("pinned", "ip -j -4 addr show eth0"))[0]["addr_info"]
         assert (link["address"], [a["local"] for a in addrs]) == (mac, [ip])
         wep = json.loads(lab.calicoctl("get wep -o json"))["items"]
-        assert [w["spec"]["mac"] for w in wep if w["spec"]["pod"] == "pinned"] == [mac]
+        # Calico's WEP (built from the pod by the KDD converter) carries no MAC; the pod's eth0 does
+        assert [w["spec"].get("mac") for w in wep if w["spec"]["pod"] == "pinned"] == [None]
         lab.delete(manifest)
         assert wait_for(lambda: "pinned" not in set(lab.pods().name))
 

@@ -23,6 +23,27 @@ def test_node_status_lists_the_mesh(lab):
     assert set(v4.state) == {"up"} and set(v4["info"]) == {"Established"}
 
 
+def test_birdcl_in_calico_node_shows_calicos_protocols_only(lab):
+    pods = json.loads(lab.kubectl("get pods -n kube-system -o json"))["items"]
+    w1 = next(p["metadata"]["name"] for p in pods
+              if p["metadata"]["name"].startswith("calico-node-") and p["spec"]["nodeName"] == "k8s-w1")
+    out = lab.kubectl(f"exec -n kube-system {w1} -- birdcl show protocols")
+    assert out.startswith("BIRD v0.3.3+birdv1.6.8 ready.\n")
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:] if line.strip()}
+    assert rows["Mesh_192_168_10_10"][1:4] == ["BGP", "master", "up"] and rows["Mesh_192_168_10_10"][-1] == "Established"
+    assert not [name for name in rows if name.startswith("calico_")]   # the lab's own pipe and kernel table
+
+
+def test_each_node_blackholes_the_block_calicos_picker_gives_its_hostname(lab):
+    from kanslab.emulator.block_picker import random_block_generator
+
+    for node in ("k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"):
+        hole = parse.ip_route(lab.sh(node, "ip route show type blackhole"))
+        assert list(hole.dst) == [next(random_block_generator("172.16.0.0/16", 24, node))], node
+    assert "| Block    | 172.16.116.0/24 |       256 | 4 (2%)     | 252 (98%)    |" in \
+        lab.calicoctl("ipam show --show-blocks")
+
+
 def blocks_by_node(lab) -> dict[str, list[str]]:
     text = lab.calicoctl("ipam show --show-blocks")
     blocks = parse.calico_ipam_blocks(text)

@@ -228,7 +228,8 @@ def test_node_status_without_peers_or_bird(lab):
     assert cctl(lab, "node status")[1] == ("Calico process is running.\n\nIPv4 BGP status\nNo IPv4 peers found.\n"
                                            "\nIPv6 BGP status\nNo IPv6 peers found.\n\n")
     lab.bird_show_protocols = lambda: None
-    assert "None of the BGP backend processes (BIRD or GoBGP) are running." in cctl(lab, "node status")[1]
+    assert cctl(lab, "node status")[1] == ("Calico process is running.\n\nINFO: BIRDv4 process: 'bird' is not running.\n"
+                                          "\nIPv6 BGP status\nNo IPv6 peers found.\n\n")
     lab.node = "router"
     assert cctl(lab, "node status") == (1, "", "Calico process is not running.\n")
 
@@ -241,12 +242,12 @@ def test_ipam_show_blocks_after_three_pods(lab):
     lines = out.splitlines()
     assert lines[0] == lines[2] == lines[-1] == "+----------+-----------------+-----------+------------+--------------+"
     assert lines[1] == "| GROUPING |      CIDR       | IPS TOTAL | IPS IN USE |   IPS FREE   |"
-    assert lines[3] == "| IP Pool  | 172.16.0.0/16   |     65536 | 7 (0%)     | 65529 (100%) |"
+    assert lines[3] == "| IP Pool  | 172.16.0.0/16   |     65536 | 10 (0%)    | 65526 (100%) |"
     blocks = [line for line in lines if line.startswith("| Block")]
     assert len(blocks) == 4
     in_use = sorted(int(line.split("|")[4].split()[0]) for line in blocks)
-    assert in_use == [1, 2, 2, 2]  # k8s-m: tunnel only; each worker: tunnel + one pod
-    assert all(re.fullmatch(r"\| Block    \| 172\.16\.\d+\.0/24 *\|       256 \| [12] \([01]%\) *\| 25[45] \((99|100)%\) *\|",
+    assert in_use == [2, 2, 2, 4]  # k8s-m: tunnel, coredns x2, kube-controllers; each worker: tunnel + one pod
+    assert all(re.fullmatch(r"\| Block    \| 172\.16\.\d+\.0/24 *\|       256 \| [124] \([012]%\) *\| 25[245] \((98|99|100)%\) *\|",
                             line) for line in blocks)
     assert cctl(lab, "ipam show")[1].count("\n") == 5  # pool row only
 
@@ -314,7 +315,7 @@ def test_kubectl_labels_selectors_and_delete(lab):
     kctl(lab, "delete pod pod3")
     assert kctl(lab, "get pods") == (0, "", "No resources found in default namespace.\n")
     # structured output of nothing is an empty List, as kubectl prints it (scripts json.loads it)
-    assert json.loads(kctl(lab, "get pods -A -o json")[1])["items"] == []
+    assert json.loads(kctl(lab, "get pods -n default -o json")[1])["items"] == []
     assert kctl(lab, "get pods -o yaml")[1].startswith("apiVersion: v1\nitems: []\nkind: List")
 
 

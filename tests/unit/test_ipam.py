@@ -113,20 +113,21 @@ def test_specific_ip_errors_use_calicos_texts(tmp_path):
 
 
 def test_strict_affinity_stops_spilling_into_other_nodes_blocks(tmp_path):
-    # a /29 pool of /30 blocks: two blocks, k8s-m and k8s-w1 each claim one at bootstrap
-    topo = _topology(block_size=30, pod_cidr="10.9.0.0/29")
+    # a /28 pool of /29 blocks: two blocks, k8s-m (tunnel, coredns x2, kube-controllers: 4 of 8 in use)
+    # and k8s-w1 each claim one at bootstrap
+    topo = _topology(block_size=29, pod_cidr="10.9.0.0/28")
     topo.nodes = topo.nodes[:2]
     ds, topo = _lab(tmp_path, topo)
     with ds.transaction() as tx:
         ipam.set_strict_affinity(tx, True)
-    res.apply(ds, topo, [_pod(f"p{i}", "k8s-w1") for i in range(3)])
+    res.apply(ds, topo, [_pod(f"p{i}", "k8s-w1") for i in range(7)])
     with pytest.raises(res.ApplyError, match="strictAffinity is true"):
-        res.apply(ds, topo, _pod("p3", "k8s-w1"))
+        res.apply(ds, topo, _pod("p7", "k8s-w1"))
     with ds.transaction() as tx:
         ipam.set_strict_affinity(tx, False)
-    res.apply(ds, topo, _pod("p3", "k8s-w1"))  # now borrowed from k8s-m's block
+    res.apply(ds, topo, _pod("p7", "k8s-w1"))  # now borrowed from k8s-m's block
     with ds.snapshot() as tx:
-        assert [b["allocated_to"] for b in ipam.borrowed_ips(tx)] == ["default/p3"]
+        assert [b["allocated_to"] for b in ipam.borrowed_ips(tx)] == ["default/p7"]
 
 
 def test_switching_ipip_to_vxlan_moves_the_tunnel_addresses(tmp_path):
@@ -151,7 +152,7 @@ def test_switching_ipip_to_vxlan_moves_the_tunnel_addresses(tmp_path):
 
 def test_direct_mode_has_no_tunnel_address_and_blocks_come_with_the_first_pod(tmp_path):
     ds, topo = _lab(tmp_path, _topology(ipip="Never"))
-    assert ds.list("IPAMBlock") == []
+    assert set(_blocks(ds).values()) == {"k8s-m"}  # claimed for coredns and calico-kube-controllers
     res.apply(ds, topo, _pod("a", "k8s-w0"))
     assert _pod_ip(ds, "a").endswith(".0")  # a fresh block's first ordinal
     assert ipam.ANN_IPIP_ADDR not in ds.get("Node", "k8s-w0")["metadata"]["annotations"]
@@ -171,7 +172,17 @@ def test_utilization_counts_tunnel_addresses_and_pods(tmp_path):
     res.apply(ds, topo, [_pod("a", "k8s-w1"), _pod("b", "k8s-w1"), _pod("c", "k8s-w0")])
     with ds.snapshot() as tx:
         (pool,) = ipam.utilization(tx)
-    assert (pool["cidr"], pool["capacity"], pool["in_use"]) == ("172.16.0.0/16", 65536, 7)
+    assert (pool["cidr"], pool["capacity"], pool["in_use"]) == ("172.16.0.0/16", 65536, 10)
     by_owner = {_blocks(ds)[b["cidr"]]: b["in_use"] for b in pool["blocks"]}
-    assert by_owner == {"k8s-m": 1, "k8s-w1": 3, "k8s-w2": 1, "k8s-w0": 2}
+    assert by_owner == {"k8s-m": 4, "k8s-w1": 3, "k8s-w2": 1, "k8s-w0": 2}
     assert [b["cidr"] for b in pool["blocks"]] == sorted(b["cidr"] for b in pool["blocks"])
+
+
+def test_allocation_timestamp_is_gos_time_string(tmp_path):
+    """time.Now().UTC().String(): nanoseconds without trailing zeros, no monotonic suffix."""
+    import re
+
+    ds, topo = _lab(tmp_path)
+    res.apply(ds, topo, _pod("a", "k8s-w1"))
+    block, _, alloc = ipam.find_allocation(ds, _pod_ip(ds, "a"))
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{0,8}[1-9])? \+0000 UTC", alloc["attrs"]["timestamp"])

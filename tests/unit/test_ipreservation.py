@@ -41,7 +41,7 @@ def block_of(ctx, node):
 
 
 def prefix_of(ctx, node):
-    """172.16.148 for k8s-w1's 172.16.148.0/24."""
+    """172.16.158 for k8s-w1's 172.16.158.0/24."""
     return block_of(ctx, node).rsplit(".", 1)[0]
 
 
@@ -52,17 +52,17 @@ def pod_ip(ctx, name):
 # ---------------------------------------------------------------- calicoctl
 
 def test_apply_get_and_delete_as_calicoctl_prints_them(lab):
-    rc, out, err = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.148.0/28", "172.16.148.100"))
+    rc, out, err = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.158.0/28", "172.16.158.100"))
     assert (rc, out, err) == (0, "Successfully applied 1 'IPReservation' resource(s)\n", "")
     assert cctl(lab, "get ipreservation")[1] == "NAME        \nfixed-ips   \n\n"
     assert cctl(lab, "get reservations -o wide")[1] == (
-        "NAME        CIDRS                            \nfixed-ips   172.16.148.0/28,172.16.148.100   \n\n")
+        "NAME        CIDRS                            \nfixed-ips   172.16.158.0/28,172.16.158.100   \n\n")
     y = cctl(lab, "get ipreservation fixed-ips -o yaml")[1]
     assert y.startswith("apiVersion: projectcalico.org/v3\nkind: IPReservation\nmetadata:\n")
-    assert "spec:\n  reservedCIDRs:\n  - 172.16.148.0/28\n  - 172.16.148.100\n" in y
-    rc, out, _ = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.148.0/28", "172.16.148.100"))
+    assert "spec:\n  reservedCIDRs:\n  - 172.16.158.0/28\n  - 172.16.158.100\n" in y
+    rc, out, _ = cctl(lab, "apply -f -", reservation("fixed-ips", "172.16.158.0/28", "172.16.158.100"))
     assert rc == 0
-    rc, _, err = cctl(lab, "create -f -", reservation("fixed-ips", "172.16.148.5"))
+    rc, _, err = cctl(lab, "create -f -", reservation("fixed-ips", "172.16.158.5"))
     assert rc == 1 and "resource already exists: IPReservation(fixed-ips)" in err
     assert (rc := cctl(lab, "delete ipreservation fixed-ips"))[0] == 0 and "Successfully deleted 1" in rc[1]
     rc, _, err = cctl(lab, "get ipreservation fixed-ips")
@@ -167,21 +167,22 @@ def test_deleting_the_reservation_makes_its_ips_assignable_again(lab):
 
 
 def test_reservations_do_not_make_borrowing_skip_the_rest_of_a_block(tmp_path):
-    # /30 blocks in a /29 pool, two nodes: k8s-w1 fills its block, then borrows from k8s-m's,
-    # skipping the reserved address there
+    # /29 blocks in a /28 pool, two nodes: k8s-m's block holds its tunnel address, coredns x2 and
+    # calico-kube-controllers (.0-.3); k8s-w1 fills its block, then borrows from k8s-m's, skipping
+    # the reserved address there
     topo = load_topology("kans3")
-    topo.cluster = cluster_config({"pod_cidr": "10.9.0.0/29", "block_size": 30})
+    topo.cluster = cluster_config({"pod_cidr": "10.9.0.0/28", "block_size": 29})
     topo.nodes = topo.nodes[:2]
     ds = Datastore(tmp_path / "ds.sqlite")
     res.bootstrap(ds, topo)
     ctx = CliContext(ds, topo, cwd=tmp_path)
     m_block = block_of(ctx, "k8s-m")
     base = m_block.split("/")[0].rsplit(".", 1)
-    reserved = f"{base[0]}.{int(base[1]) + 1}"
+    reserved = f"{base[0]}.{int(base[1]) + 5}"
     cctl(ctx, "apply -f -", reservation("r", reserved))
-    res.apply(ds, topo, [pod(f"p{i}") for i in range(4)])
-    borrowed = [pod_ip(ctx, f"p{i}") for i in range(4) if inside(pod_ip(ctx, f"p{i}"), m_block)]
-    assert borrowed and reserved not in borrowed
+    res.apply(ds, topo, [pod(f"p{i}") for i in range(9)])
+    borrowed = [pod_ip(ctx, f"p{i}") for i in range(9) if inside(pod_ip(ctx, f"p{i}"), m_block)]
+    assert borrowed == [f"{base[0]}.{int(base[1]) + 4}", f"{base[0]}.{int(base[1]) + 6}"]
 
 
 def test_a_new_tunnel_address_skips_reserved_ips_too(lab):

@@ -137,9 +137,21 @@ def test_mac_from_hwaddr_annotation_and_seeds_mac_annotation_is_ignored(lab):
     seeds = _pod("seed", nodeName="k8s-w1")
     seeds["metadata"]["annotations"] = {"cni.projectcalico.org/mac": "EE:EE:EE:00:00:02"}
     res.apply(ds, topo, [with_hw, seeds])
-    assert ds.get("WorkloadEndpoint", "k8s--w1-k8s-hw-eth0", "default")["spec"]["mac"] == "ee:ee:ee:00:00:01"
-    mac = ds.get("WorkloadEndpoint", "k8s--w1-k8s-seed-eth0", "default")["spec"]["mac"]
+    view = {p["name"]: p for p in res.node_view(ds, "k8s-w1", topo)["pods"]}
+    assert view["hw"]["mac"] == "ee:ee:ee:00:00:01"
+    mac = view["seed"]["mac"]
     assert mac != "ee:ee:ee:00:00:02" and int(mac[:2], 16) & 0x3 == 0x2
+
+
+def test_workload_endpoint_carries_the_pods_uid_and_no_mac(lab):
+    """Calico's KDD converter: wep.ObjectMeta.UID = pod.UID; WorkloadEndpointSpec has no MAC from a pod."""
+    ds, topo = lab
+    res.apply(ds, topo, _pod("hw", nodeName="k8s-w1"))
+    pod = ds.get("Pod", "hw", "default")
+    wep = ds.get("WorkloadEndpoint", "k8s--w1-k8s-hw-eth0", "default")
+    assert wep["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert wep["metadata"]["creationTimestamp"] == pod["metadata"]["creationTimestamp"]
+    assert "mac" not in wep["spec"]
 
 
 def test_unknown_node_is_refused_and_nothing_changes(lab):
@@ -158,7 +170,7 @@ def test_a_failing_object_rolls_back_the_whole_manifest(lab):
     with pytest.raises(res.ApplyError, match="not in a configured pool"):
         res.apply(ds, topo, [_pod("first", nodeName="k8s-w1"), bad])
     assert ds.revision() == before
-    assert ds.get("Pod", "first") is None and ds.list("WorkloadEndpoint") == []
+    assert ds.get("Pod", "first") is None and ds.list("WorkloadEndpoint", "default") == []
 
 
 def test_unknown_kind_apiversion_and_namespace(lab):
@@ -185,7 +197,7 @@ def test_unschedulable_pod_stays_pending_without_ip_and_says_why(lab):
     assert out[1].startswith("Warning: pod/lost is Pending: 0/4 nodes are available")
     pod = ds.get("Pod", "lost")
     assert pod["status"]["phase"] == "Pending" and "podIP" not in pod["status"]
-    assert ds.list("WorkloadEndpoint") == []
+    assert ds.list("WorkloadEndpoint", "default") == []
 
 
 def test_scheduler_spreads_over_workers_and_respects_node_selector(lab):
@@ -206,7 +218,7 @@ def test_deleting_a_pod_releases_its_ip_and_keeps_the_block(lab):
     with ds.snapshot() as tx:
         assert ipam.find_allocation(tx, ip) is None
         assert len(ipam.node_blocks(tx, "k8s-w1")) == 1
-    assert ds.list("WorkloadEndpoint") == []
+    assert ds.list("WorkloadEndpoint", "default") == []
     with pytest.raises(res.ApplyError, match='pods "pod1" not found'):
         res.delete(ds, topo, PODS)
 
@@ -255,7 +267,7 @@ def test_ippool_cidr_and_block_size_are_immutable_and_new_pool_defaults(lab):
 def test_deleting_a_pool_in_use_is_refused_and_an_unused_one_goes(lab):
     ds, topo = lab
     res.apply(ds, topo, PODS)
-    with pytest.raises(res.ApplyError, match="still has 6 IP address"):
+    with pytest.raises(res.ApplyError, match="still has 9 IP address"):
         res.delete(ds, topo, _ippool("default-ipv4-ippool", "172.16.0.0/16"))
     res.apply(ds, topo, _ippool("extra", "10.10.0.0/16"))
     assert res.delete(ds, topo, _ippool("extra", "10.10.0.0/16")) == ['ippool.projectcalico.org "extra" deleted']
@@ -263,6 +275,9 @@ def test_deleting_a_pool_in_use_is_refused_and_an_unused_one_goes(lab):
     res.patch(ds, topo, "IPPool", "default-ipv4-ippool", {"spec": {"disabled": True}})
     assert "projectcalico.org/IPv4IPIPTunnelAddr" not in ds.get("Node", "k8s-m")["metadata"]["annotations"]
     res.delete(ds, topo, PODS)
+    for pod in ds.list("Pod", "kube-system"):  # coredns and calico-kube-controllers hold pool IPs too
+        if "hostNetwork" not in pod["spec"]:
+            res.delete_object(ds, topo, "Pod", pod["metadata"]["name"], "kube-system")
     res.delete_object(ds, topo, "IPPool", "default-ipv4-ippool")
     assert ds.list("IPPool") == [] and ds.list("IPAMBlock") == [] and ds.list("BlockAffinity") == []
 
@@ -305,7 +320,8 @@ def test_node_view_for_the_dataplane(lab):
         ("192.168.10.101", "192.168.10.0/24", "enp0s8", 64512, True)
     block = ipam.block_of(ds.get("Pod", "pod1")["status"]["podIP"], 24)
     assert v.blocks == [block] and v.ipip_tunnel_addr == block.split("/")[0]
-    assert [(p["name"], p["interface"], [q["containerPort"] for q in p["ports"]]) for p in v.pods] == \
+    assert [(p["name"], p["interface"], [q["containerPort"] for q in p["ports"]]) for p in v.pods
+            if p["namespace"] == "default"] == \
         [("pod1", "calice0906292e2", [80, 8080])]
     assert {n.name for n in v.nodes} == {"k8s-m", "k8s-w2", "k8s-w0"}
     # the pool's modes keep IPPool's values, and the policy renderer can still read the view by key

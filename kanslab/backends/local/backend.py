@@ -245,10 +245,11 @@ class LocalBackend:
             return e.stdout
 
     def pod_ips(self) -> dict[str, str]:
-        """{"ns/pod": IP} of every running pod, read straight from the datastore."""
+        """{"ns/pod": IP} of every running pod with its own network, read straight from the datastore."""
         return {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p["status"]["podIP"]
                 for p in load_lab(self.prefix).datastore().list("Pod")
-                if (p.get("status") or {}).get("phase") == "Running" and p["status"].get("podIP")}
+                if (p.get("status") or {}).get("phase") == "Running" and p["status"].get("podIP")
+                and not p["spec"].get("hostNetwork")}   # no network namespace of their own to probe from
 
     def probe(self, pairs: list[tuple[str, str]], port: int, protocol: str = "TCP",
               timeout: float = 1.0) -> list[bool]:

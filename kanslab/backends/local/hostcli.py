@@ -97,6 +97,10 @@ def _kubectl_exec(lab, argv: list[str]) -> int:
     if refusal:
         sys.stderr.write(refusal)
         return 126
+    if obj["spec"].get("hostNetwork"):  # calico-node, kube-proxy, static pods: the node's namespace and tools
+        node = obj["spec"]["nodeName"]
+        path = f"{lab.names.host_dir(node) / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+        os.execvp("ip", ["ip", "netns", "exec", lab.names.host(node), "env", f"PATH={path}", *cmd])
     os.execvp("ip", ["ip", "netns", "exec", lab.names.pod(namespace, pod), *cmd])
     return 0
 

@@ -80,7 +80,7 @@ def write_host_tools(names: Names, rec: Record, topo: Topology) -> None:
             tools["vtysh"] = f'exec /usr/bin/vtysh -N {names.frr_pathspace()} "$@"'
         else:
             ctl = names.bird_ctl(host)
-            tools["birdcl"] = f'exec /usr/sbin/birdc -s {ctl} "$@"'
+            tools["birdcl"] = f'exec {sys.executable} -m kanslab.backends.local.birdcl {ctl} "$@"'
             tools["birdc"] = f'exec /usr/sbin/birdc -s {ctl} "$@"'
             for tool in ("calicoctl", "kubectl"):
                 tools[tool] = (f'exec {sys.executable} -m kanslab.backends.local.hostcli '

@@ -1,0 +1,148 @@
+"""The kube-system pods of a kubeadm 1.30 + Calico v3.28 (manifest install) cluster, created at bootstrap.
+
+What `kubeadm init/join` and `kubectl apply -f calico-kans.yaml` leave running (research/kans-lab.md
+1-2; samples kubectl_get_pods_A_wide__blogd_rpi_kubeadm_calico3281.txt, a kubeadm 1.30.3 + Calico
+v3.28.1 calico.yaml cluster):
+- static pods `etcd-<cp>`, `kube-apiserver-<cp>`, `kube-controller-manager-<cp>`, `kube-scheduler-<cp>`
+  (hostNetwork, on the control plane);
+- DaemonSet pods `calico-node-xxxxx` and `kube-proxy-xxxxx` on every node (hostNetwork: the pod IP is
+  the node's IP; Calico makes no WorkloadEndpoint for them);
+- Deployment pods `coredns-<hash>-xxxxx` ×2 and `calico-kube-controllers-<hash>-xxxxx` with pool IPs.
+  Kubeadm's CoreDNS waits for the CNI, so they start on the control plane, the only node then (the
+  write-up's k8s-m block has 4 addresses in use: tunnel, coredns ×2, kube-controllers); they take
+  their addresses in the order of the sample above (coredns, kube-controllers, coredns).
+
+Pod-template hashes: coredns `55cb58b774` is the KANS cluster's own (T-2024, kubeadm 1.30.5, see
+research/kans-lab.md 3.2); `77d59654f4` is calico-kube-controllers from the v3.28.1 manifest on a
+kubeadm 1.30 cluster (blogd sample). The five-character suffixes are random on a cluster; here they are
+drawn from a hash of the pod's role and node, in Kubernetes' alphabet (apimachinery
+util/rand.String), so every lab has the same names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from . import k8s_objects as k8s
+from .cluster import ClusterSpec
+from .outcomes import ApplyError
+
+NAMESPACE = "kube-system"
+# k8s.io/apimachinery/pkg/util/rand: the letters of generated names (no vowels, no 0/1/3 lookalikes)
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+COREDNS_HASH = "55cb58b774"
+KUBE_CONTROLLERS_HASH = "77d59654f4"
+K8S_VERSION = "v1.30.5"   # T-2024 (research/kans-lab.md 1.2)
+CALICO_VERSION = "v3.28.1"
+# kubeadm 1.30.5's image set (registry.k8s.io) and Calico's manifest images
+IMAGES = {
+    "etcd": "registry.k8s.io/etcd:3.5.15-0",
+    "kube-apiserver": f"registry.k8s.io/kube-apiserver:{K8S_VERSION}",
+    "kube-controller-manager": f"registry.k8s.io/kube-controller-manager:{K8S_VERSION}",
+    "kube-scheduler": f"registry.k8s.io/kube-scheduler:{K8S_VERSION}",
+    "kube-proxy": f"registry.k8s.io/kube-proxy:{K8S_VERSION}",
+    "coredns": "registry.k8s.io/coredns/coredns:v1.11.3",
+    "calico-node": f"docker.io/calico/node:{CALICO_VERSION}",
+    "calico-kube-controllers": f"docker.io/calico/kube-controllers:{CALICO_VERSION}",
+}
+STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+TOLERATE_ALL = [{"operator": "Exists"}]
+
+
+def name_suffix(*parts: str, n: int = 5) -> str:
+    """n characters of NAME_ALPHABET drawn from a hash of `parts` (stands in for util/rand.String)."""
+    digest = hashlib.sha256("/".join(parts).encode()).digest()
+    return "".join(NAME_ALPHABET[b % len(NAME_ALPHABET)] for b in digest[:n])
+
+
+def _owner(kind: str, name: str, api: str = "apps/v1") -> dict:
+    return {"apiVersion": api, "kind": kind, "name": name, "controller": True, "blockOwnerDeletion": True,
+            "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"kanslab:{kind}/{NAMESPACE}/{name}"))}
+
+
+def _pod(name: str, node: str, app: str, labels: dict, owner: dict, *, host_network: bool,
+         service_account: str | None, priority: str, ports: list[dict] | None = None) -> dict:
+    container: dict = {"name": app, "image": IMAGES[app]}
+    if ports:
+        container["ports"] = ports
+    spec: dict = {"nodeName": node, "containers": [container], "priorityClassName": priority,
+                  "tolerations": TOLERATE_ALL}
+    if host_network:
+        spec["hostNetwork"] = True
+    if service_account:
+        spec["serviceAccountName"] = service_account
+    spec = k8s.default_pod_spec(spec)
+    if host_network:
+        spec["dnsPolicy"] = "ClusterFirstWithHostNet" if app in ("calico-node", "kube-proxy") else "ClusterFirst"
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels, "annotations": {},
+                         "ownerReferences": [owner]},
+            "spec": spec}
+
+
+def _run_on_host(pod: dict, node_ip: str) -> dict:
+    """A hostNetwork pod's status: Running with the node's address as its pod IP."""
+    started = k8s.now()
+    pod["status"] = {
+        "conditions": [{"type": t, "status": "True"} for t in
+                       ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
+        "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": True, "restartCount": 0,
+                               "started": True, "state": {"running": {"startedAt": started}}}
+                              for c in pod["spec"]["containers"]],
+        "hostIP": node_ip, "hostIPs": [{"ip": node_ip}], "phase": "Running",
+        "podIP": node_ip, "podIPs": [{"ip": node_ip}],
+        "qosClass": "Burstable", "startTime": started,
+    }
+    return pod
+
+
+def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
+    """Create the kube-system pods unless the namespace already has pods; returns kubectl-style lines."""
+    if tx.list("Pod", NAMESPACE):
+        return []
+    cp = next((n for n in spec.nodes if n.role == "control-plane"), spec.nodes[0])
+    made = []
+
+    def put(pod: dict) -> None:
+        tx.put(pod)
+        made.append(f"pod/{pod['metadata']['name']} created")
+
+    for app in STATIC_PODS:
+        name = f"{app}-{cp.name}"
+        pod = _pod(name, cp.name, app, {"component": app, "tier": "control-plane"},
+                   _owner("Node", cp.name, "v1") | {"controller": True},
+                   host_network=True, service_account=None, priority="system-node-critical")
+        owner = pod["metadata"]["ownerReferences"][0]
+        owner.pop("blockOwnerDeletion")   # a mirror pod's owner is its Node, by the Node's uid
+        owner["uid"] = (tx.get("Node", cp.name) or {}).get("metadata", {}).get("uid", owner["uid"])
+        put(_run_on_host(pod, cp.ip))
+    for n in spec.nodes:
+        for app in ("calico-node", "kube-proxy"):
+            pod = _pod(f"{app}-{name_suffix(app, n.name)}", n.name, app,
+                       {"k8s-app": app, "pod-template-generation": "1"}, _owner("DaemonSet", app),
+                       host_network=True, service_account=app, priority="system-node-critical")
+            put(_run_on_host(pod, n.ip))
+    dns_ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
+                 {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
+                 {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]
+    for i, (app, rs_hash) in enumerate((("coredns", COREDNS_HASH), ("calico-kube-controllers", KUBE_CONTROLLERS_HASH),
+                                        ("coredns", COREDNS_HASH))):
+        rs = f"{app}-{rs_hash}"
+        labels = {"k8s-app": "kube-dns" if app == "coredns" else app, "pod-template-hash": rs_hash}
+        pod = _pod(f"{rs}-{name_suffix(app, str(i))}", cp.name, app, labels, _owner("ReplicaSet", rs),
+                   host_network=False, service_account=app, priority="system-cluster-critical",
+                   ports=dns_ports if app == "coredns" else None)
+        tx.put(pod)   # the pod's uid first: the CNI's WorkloadEndpoint refers to it
+        pod = tx.get("Pod", pod["metadata"]["name"], NAMESPACE)
+        try:
+            k8s.start_pod(tx, pod, cp.name, f"kube-system:{i}")
+        except ApplyError:   # no address for it (a tiny pool): it waits in ContainerCreating, as on a cluster
+            pod["spec"]["nodeName"] = cp.name
+            pod["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
+                             "containerStatuses": [{"name": app, "image": IMAGES[app], "ready": False,
+                                                    "restartCount": 0, "started": False,
+                                                    "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+        put(pod)
+        k8s.link_wep(tx, tx.get("Pod", pod["metadata"]["name"], NAMESPACE))
+    return made
