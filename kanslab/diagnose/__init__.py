@@ -38,8 +38,11 @@ def _probe(t: Trace) -> tuple[str | None, str]:
     s, d = getattr(t, "s", None), getattr(t, "d", None)
     if s is None or d is None:
         return None, "no probe: an end of the connection has no address"
-    proto = getattr(t, "probe_protocol", t.protocol)
-    lab = t.lab
+    proto, lab = t.protocol, t.lab
+    if d.kind == "host" and proto != "ICMP":
+        flag = "t" if proto == "TCP" else "u"
+        if not lab.sh(d.host, f"ss -H -l{flag}n 'sport = :{t.port}'", check=False).strip():
+            proto = "ICMP"  # nothing listens there (a router serves no port 80): ask the kernel instead
     run = (lambda cmd: lab.exec(s.name, cmd, check=False)) if s.kind == "pod" else \
         (lambda cmd: lab.sh(s.host, cmd, check=False))
     if proto == "ICMP":
