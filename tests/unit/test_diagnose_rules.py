@@ -85,3 +85,23 @@ COMMIT
     t = Table(nat, "nat")
     assert t.walk(Packet("172.16.148.1", "10.1.1.254", out_iface="enp0s8"), "POSTROUTING").verdict == "MASQUERADE"
     assert t.walk(Packet("172.16.148.1", "172.16.60.1", out_iface="tunl0"), "POSTROUTING").verdict == "ACCEPT"
+
+
+def test_path_figure_marks_the_failing_hop():
+    import pandas as pd
+    import pytest
+
+    from kanslab import plot
+
+    d = pd.DataFrame([(1, "k8s-w1", "node route", "ok", "via tunl0"), (2, "router", "underlay route", "fail", "no route"),
+                      (3, "probe", "real connection", "fail", "no connection")],
+                     columns=["step", "host", "check", "result", "detail"])
+    d.attrs.update(src="default/a", dst="default/b", protocol="TCP", port=80, verdict="blocked", layer="routing",
+                   cause="router has no route", probe="blocked", agrees=True)
+    fig = plot.path(d)
+    hosts = fig.data[1]
+    assert list(hosts.text) == ["k8s-w1", "router"] and list(hosts.marker.symbol) == ["square", "x"]
+    assert "layer: routing" in fig.layout.title.text
+    assert [t.name for t in fig.data[2:]] == ["ok", "fail"]
+    with pytest.raises(ValueError):
+        plot.path(pd.DataFrame({"a": [1]}))
