@@ -10,9 +10,10 @@ from .errors import (
     ParseError,
     ReplayMismatch,
 )
+from . import exercises
 from .lab import Lab, connect
 from .waiting import wait_for
 
 __all__ = ["connect", "Lab", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
-           "NotSupported", "LabError", "ReplayMismatch"]
+           "NotSupported", "LabError", "ReplayMismatch", "exercises"]
 __version__ = "0.1.0"
