@@ -72,3 +72,39 @@ def test_bad_requests_change_nothing(lab, before):
     finally:
         lab.heal()
     assert lab.injected() == [] and lab.reachability().equals(before)
+
+
+SOLUTIONS = {  # exercise id -> (fault, a typical wrong attempt or None, the fix)
+    "06-mtu": ("mtu-blackhole", 'lab.sh("k8s-w2", "ip link set dev tunl0 mtu 1380")',
+               'lab.sh("k8s-w1", "ip link set dev enp0s8 mtu 1500")'),
+    "06-nat": ("nat-outgoing-off", None,
+               """lab.calicoctl('''patch ippool default-ipv4-ippool -p '{"spec":{"natOutgoing":true}}' ''')"""),
+    "06-direct": ("direct-across-subnets", None,
+                  """lab.calicoctl('''patch ippool default-ipv4-ippool -p '{"spec":{"ipipMode":"CrossSubnet"}}' ''')"""),
+    "06-bgp": ("bgp-wrong-as", None,
+               """lab.calicoctl('''patch bgppeer kanslab-rtr -p '{"spec":{"asNumber":64512}}' ''')"""),
+}
+
+
+@pytest.mark.parametrize("ex_id", sorted(SOLUTIONS))
+def test_challenge_checks_hint_then_pass_on_the_solution(lab, before, ex_id):
+    from kanslab import exercises, wait_for
+
+    fault, wrong, fix = SOLUTIONS[ex_id]
+    layer = lab.faults().set_index("name").loc[fault, "layer"]
+    r = exercises.check(ex_id, lab=lab)
+    assert not r.passed and f'lab.inject("{fault}")' in r.message  # a healthy lab is not a solved challenge
+    try:
+        lab.inject(fault)
+        r = exercises.check(ex_id, lab=lab)
+        assert not r.passed and f"layer {layer}" in r.message and "Hint:" in r.message
+        if wrong:
+            exec(wrong, {"lab": lab})
+            assert not exercises.check(ex_id, lab=lab).passed
+        exec(fix, {"lab": lab})
+        assert wait_for(lambda: exercises.check(ex_id, lab=lab).passed, timeout=30), exercises.check(ex_id, lab=lab)
+    finally:
+        lab.heal()
+        if wrong:
+            lab.sh("k8s-w2", "ip link set dev tunl0 mtu 1480")
+    assert lab.reachability().equals(before)

@@ -105,3 +105,15 @@ def test_path_figure_marks_the_failing_hop():
     assert [t.name for t in fig.data[2:]] == ["ok", "fail"]
     with pytest.raises(ValueError):
         plot.path(pd.DataFrame({"a": [1]}))
+
+
+def test_exercises_list_and_unknown_ids():
+    import pytest
+
+    from kanslab import InvalidInput, exercises
+
+    df = exercises.list()
+    assert list(df.columns) == ["id", "chapter", "title"]
+    assert set(df[df.chapter == "06-troubleshooting"].id) >= {"06-mtu", "06-nat", "06-direct", "06-bgp"}
+    with pytest.raises(InvalidInput, match="no exercise"):
+        exercises.check("06-nope", lab=None)
