@@ -1,5 +1,6 @@
 """kanslab: a hands-on course on Kubernetes networking with Calico, on a real lab."""
 
+from . import exercises
 from .errors import (
     CommandError,
     InvalidInput,
@@ -10,7 +11,6 @@ from .errors import (
     ParseError,
     ReplayMismatch,
 )
-from . import exercises
 from .lab import Lab, connect
 from .waiting import wait_for
 

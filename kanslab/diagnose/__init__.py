@@ -26,7 +26,6 @@ def diagnose(lab, src: str, dst: str, port: int = 80, protocol: str = "TCP"):
         agrees = probe == verdict
         note = how + ("" if agrees else f"; this DISAGREES with the trace, which says {verdict}")
         t.row("probe", "real connection", "ok" if probe == "reachable" else "fail", note)
-        t.failure = t.failure  # the probe row does not change the traced layer
     df = pd.DataFrame(t.rows, columns=COLUMNS)
     df.attrs.update(src=src, dst=dst, port=int(port), protocol=t.protocol, verdict=verdict, probe=probe or "not run",
                     probe_detail=how, layer=layer, cause=cause, agrees=probe in (None, verdict))

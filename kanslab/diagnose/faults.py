@@ -53,14 +53,7 @@ def _save(lab, entries: list[dict]) -> None:
     if names is not None:
         (names.dir / "faults.json").write_text(text)
         return
-    lab.sh(lab.topology.control_plane, f"cat > {RECORD_REMOTE}", input=text) if _takes_input(lab) else \
-        lab.sh(lab.topology.control_plane, f"printf %s {shlex.quote(text)} > {RECORD_REMOTE}")
-
-
-def _takes_input(lab) -> bool:
-    import inspect
-
-    return "input" in inspect.signature(lab.backend.sh).parameters
+    lab.sh(lab.topology.control_plane, f"printf %s {shlex.quote(text)} > {RECORD_REMOTE}")
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ row reports one real connection attempt and whether it agrees with the trace.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from ..errors import InvalidInput
@@ -370,10 +369,3 @@ def _explain(hit, consulted: list[str]) -> str:
         return f"{c or hit.rule} (policies that select it: {pols}){pk}"
     return f"{c or hit.rule}{pk}"
 
-
-def _ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-        return True
-    except ValueError:
-        return False

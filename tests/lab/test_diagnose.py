@@ -67,7 +67,7 @@ def test_verdict_equals_the_real_connection(model, policies, ports):
         model.apply(policies)
         for port, proto in ports:
             real = model.reachability(port=port, protocol=proto, pods=PODS, timeout=1.0)
-            for i, (a, b) in enumerate(_sample(real, 6, seed=port)):
+            for a, b in _sample(real, 6, seed=port):
                 d = model.diagnose(a, b, port=port, protocol=proto)
                 want = "reachable" if real.loc[a, b] else "blocked"
                 assert d.attrs["verdict"] == want, f"{a} -> {b} {proto}/{port}:\n{d.to_string()}"
