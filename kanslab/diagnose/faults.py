@@ -65,15 +65,6 @@ def _patch_pool(lab, name: str, spec: dict) -> None:
     lab.calicoctl(f"patch ippool {shlex.quote(name)} -p {shlex.quote(json.dumps({'spec': spec}))}")
 
 
-def _default_pool(lab) -> dict:
-    pools = _pools(lab)
-    want = lab.topology.cluster.get("default_pool", {}).get("name")
-    pool = next((p for p in pools if p["metadata"]["name"] == want), pools[0] if pools else None)
-    if pool is None:
-        raise InvalidInput("the lab has no IP pool to break")
-    return pool
-
-
 def _worker(lab) -> str:
     """The first worker (k8s-w1 in KANS)."""
     return next(n.name for n in lab.topology.nodes if n.role == "worker")
@@ -128,20 +119,28 @@ def _peer_heal(lab, rec: dict) -> None:
 
 
 def _direct_inject(lab) -> dict:
-    pool = _default_pool(lab)
-    old = {k: pool["spec"].get(k, "Never") for k in ("ipipMode", "vxlanMode")}
-    _patch_pool(lab, pool["metadata"]["name"], {"ipipMode": "Never", "vxlanMode": "Never"})
-    return {"pool": pool["metadata"]["name"], "spec": old}
+    """Every encapsulating pool to Direct (a pod may hold an address from any of them)."""
+    changed = {}
+    for pool in _pools(lab):
+        old = {k: pool["spec"].get(k, "Never") for k in ("ipipMode", "vxlanMode")}
+        if old != {"ipipMode": "Never", "vxlanMode": "Never"}:
+            _patch_pool(lab, pool["metadata"]["name"], {"ipipMode": "Never", "vxlanMode": "Never"})
+            changed[pool["metadata"]["name"]] = old
+    return {"pools": changed}
 
 
-def _pool_heal(lab, rec: dict) -> None:
-    _patch_pool(lab, rec["pool"], rec["spec"])
+def _pools_heal(lab, rec: dict) -> None:
+    for name, spec in rec["pools"].items():
+        _patch_pool(lab, name, spec)
 
 
 def _nat_inject(lab) -> dict:
-    pool = _default_pool(lab)
-    _patch_pool(lab, pool["metadata"]["name"], {"natOutgoing": False})
-    return {"pool": pool["metadata"]["name"], "spec": {"natOutgoing": bool(pool["spec"].get("natOutgoing"))}}
+    changed = {}
+    for pool in _pools(lab):
+        if pool["spec"].get("natOutgoing"):
+            _patch_pool(lab, pool["metadata"]["name"], {"natOutgoing": False})
+            changed[pool["metadata"]["name"]] = {"natOutgoing": True}
+    return {"pools": changed}
 
 
 def _disable_inject(lab) -> dict:
@@ -216,10 +215,10 @@ FAULTS = [
           "`calicoctl node status` shows the router's session stuck (Active/Connect, 'Bad peer AS'); "
           "the router has no route to any pod block", _peer_inject, _peer_heal),
     Fault("direct-across-subnets", "routing",
-          "the default pool switched to Direct (ipipMode Never) while k8s-w0 sits on another subnet and the "
+          "the IP pools switched to Direct (ipipMode Never) while k8s-w0 sits on another subnet and the "
           "router learns no pod routes",
           "pods on 192.168.10.0/24 nodes cannot reach pods on k8s-w0: the router has no route for their block",
-          _direct_inject, _pool_heal),
+          _direct_inject, _pools_heal),
     Fault("mtu-blackhole", "mtu",
           f"k8s-w1's underlay NIC MTU lowered to {MTU_LOW}, below the 1500 bytes an IPIP packet needs",
           "connections to and from k8s-w1's pods open (SYNs are small) but large answers never arrive: "
@@ -229,9 +228,9 @@ FAULTS = [
           "every connection from pods in default times out; on a real cluster name lookups to kube-dns "
           "(UDP 53) fail first", _deny_inject, _deny_heal),
     Fault("nat-outgoing-off", "nat",
-          "natOutgoing switched off on the default pool",
+          "natOutgoing switched off on every IP pool",
           "pods still reach each other, but not the router's IDC network (10.1.1.0/24): replies have no way back",
-          _nat_inject, _pool_heal),
+          _nat_inject, _pools_heal),
     Fault("bird-stopped", "bgp",
           "BIRD on k8s-w2 stopped with SIGTERM (a clean shutdown)",
           "the other nodes withdraw k8s-w2's pod block at once (`birdcl show route` on k8s-w1 lacks it; "
