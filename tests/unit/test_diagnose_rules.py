@@ -117,3 +117,12 @@ def test_exercises_list_and_unknown_ids():
     assert set(df[df.chapter == "06-troubleshooting"].id) >= {"06-mtu", "06-nat", "06-direct", "06-bgp"}
     with pytest.raises(InvalidInput, match="no exercise"):
         exercises.check("06-nope", lab=None)
+
+
+def test_pod_server_answers_whoamis_data_endpoint_with_n_bytes():
+    from kanslab.backends.local.podserver import _data_size
+
+    assert _data_size(b"GET /data?size=4000 HTTP/1.1\r\nHost: x\r\n\r\n") == 4000
+    assert _data_size(b"GET /data?unit=KB&size=2 HTTP/1.1\r\n\r\n") == 2
+    assert _data_size(b"GET / HTTP/1.1\r\n\r\n") is None
+    assert _data_size(b"GET /data?size=99999999999 HTTP/1.1\r\n\r\n") == 1 << 20
