@@ -1,6 +1,7 @@
 """kanslab: a hands-on course on Kubernetes networking with Calico, on a real lab."""
 
 from ._version import __version__
+from . import exercises
 from .errors import (
     CommandError,
     InvalidInput,
@@ -15,4 +16,4 @@ from .lab import Lab, connect
 from .waiting import wait_for
 
 __all__ = ["connect", "Lab", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
-           "NotSupported", "LabError", "ReplayMismatch", "__version__"]
+           "NotSupported", "LabError", "ReplayMismatch", "exercises", "__version__"]

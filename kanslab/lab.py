@@ -248,6 +248,37 @@ class Lab:
         table = self.routes(node) if routes is None else routes
         return self._mark(block_routes(table, self.topology, node, owners))
 
+    # troubleshooting (kanslab.diagnose): hop-by-hop diagnosis and break-fix faults
+    def diagnose(self, src: str, dst: str, port: int = 80, protocol: str = "TCP") -> pd.DataFrame:
+        """Follow src -> dst ("ns/pod" or a host) hop by hop through the real state; attrs verdict/probe/layer/cause."""
+        from .diagnose import diagnose
+
+        return diagnose(self, src, dst, port, protocol)
+
+    def faults(self) -> pd.DataFrame:
+        """The break-fix faults: name, layer, what, symptom."""
+        from .diagnose.faults import catalog
+
+        return catalog(self)
+
+    def inject(self, name: str | None = None, random: bool = False, seed: int | None = None) -> str:
+        """Break the lab with one fault (by name, or a mystery one with random=True); heal() undoes it."""
+        from .diagnose.faults import inject
+
+        return inject(self, name, random=random, seed=seed)
+
+    def heal(self) -> list[str]:
+        """Undo every injected fault, newest first, exactly as recorded; returns the faults healed."""
+        from .diagnose.faults import heal
+
+        return heal(self)
+
+    def injected(self) -> list[str]:
+        """Faults injected and not healed (names hidden for a mystery fault)."""
+        from .diagnose.faults import injected
+
+        return injected(self)
+
     def pod_ip(self, pod: str) -> str:
         ns, _, name = pod.rpartition("/")
         out = self.kubectl(f"get pod {name} -n {ns or 'default'} -o json")

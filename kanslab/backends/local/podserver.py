@@ -98,7 +98,8 @@ class PodServer(threading.Thread):
         if b"\r\n\r\n" not in state[2] and b"\n\n" not in state[2] and len(state[2]) < 8192:
             return
         (hostname, ips), addr, req, _ = state
-        body = whoami_body(hostname, ips, addr, req)
+        size = _data_size(req)
+        body = whoami_body(hostname, ips, addr, req) if size is None else b"-" * size
         head = (f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
                 "Connection: close\r\n\r\n").encode()
         conn.setblocking(True)
@@ -123,3 +124,11 @@ def whoami_body(hostname: str, ips: list[str], addr, request: bytes) -> bytes:
     head = request.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("latin-1")
     lines += [ln.rstrip("\r") for ln in head.split("\n") if ln.strip()]
     return ("\n".join(lines) + "\n").encode()
+
+
+def _data_size(request: bytes) -> int | None:
+    """`GET /data?size=N`: whoami's dataHandler answers N bytes (capped here at 1 MiB); None otherwise."""
+    import re
+
+    m = re.match(rb"GET /data\?(?:[^ ]*&)?size=(\d+)", request)
+    return min(int(m.group(1)), 1 << 20) if m else None
