@@ -1,7 +1,7 @@
 """kanslab: a hands-on course on Kubernetes networking with Calico, on a real lab."""
 
-from ._version import __version__
 from . import exercises
+from ._version import __version__
 from .errors import (
     CommandError,
     InvalidInput,

@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Callable
 
+from ..backends.base import Replayed
 from ..errors import InvalidInput, NotSupported
 from ..waiting import wait_for
 
@@ -35,10 +36,13 @@ class Fault:
 
 
 # -- the record ----------------------------------------------------------------------------
+
 RECORD_REMOTE = "~/.kanslab-faults.json"
 
 
 def _load(lab) -> list[dict]:
+    if isinstance(lab.backend, Replayed):  # the recording read a local file: keep the record in memory
+        return json.loads(getattr(lab.backend, "_faults_record", "[]"))
     names = getattr(lab.backend, "names", None)
     if names is not None:
         p = names.dir / "faults.json"
@@ -49,6 +53,9 @@ def _load(lab) -> list[dict]:
 
 def _save(lab, entries: list[dict]) -> None:
     text = json.dumps(entries, indent=1)
+    if isinstance(lab.backend, Replayed):
+        lab.backend._faults_record = text
+        return
     names = getattr(lab.backend, "names", None)
     if names is not None:
         (names.dir / "faults.json").write_text(text)

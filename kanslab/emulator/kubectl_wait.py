@@ -16,7 +16,7 @@ from .argv import Args
 from .selectors import k8s_label_selector
 
 if TYPE_CHECKING:
-    from .cli import CliContext
+    from .cli_context import CliContext
 
 Result = tuple[int, str, str]
 KINDS = {"pod": "Pod", "pods": "Pod", "po": "Pod", "node": "Node", "nodes": "Node", "no": "Node"}

@@ -7,32 +7,8 @@ missing and a hint, never the solution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 from ..errors import InvalidInput
-
-
-@dataclass
-class Result:
-    passed: bool
-    message: str
-
-    def __repr__(self) -> str:
-        return ("✓ " if self.passed else "✗ ") + self.message
-
-    def _repr_markdown_(self) -> str:
-        return ("✓ " if self.passed else "✗ ") + self.message.replace("\n", "  \n")
-
-
-_REGISTRY: dict[str, tuple[str, str, Callable]] = {}
-
-
-def exercise(id_: str, chapter: str, title: str):
-    def wrap(fn: Callable) -> Callable:
-        _REGISTRY[id_] = (chapter, title, fn)
-        return fn
-    return wrap
+from .registry import _REGISTRY, Result, exercise  # noqa: F401  (exercise: the chapters' decorator)
 
 
 def _load_all() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ..diagnose.faults import broken_pair, injected
-from . import Result, exercise
+from .registry import Result, exercise
 
 CHAPTER = "06-troubleshooting"
 

@@ -2,6 +2,9 @@
 hostname. Expected blocks for names outside the write-up were printed by Go running Calico's
 algorithm (go1.19 math/rand + math/big, hash/fnv)."""
 
+import dataclasses
+import ipaddress
+
 import pytest
 
 from kanslab.emulator import ipam
@@ -13,7 +16,7 @@ from kanslab.topology import load_topology
 
 def _bootstrap(tmp_path, block_size, pod_cidr="172.16.0.0/16"):
     topo = load_topology("kans3")
-    topo.cluster = {**topo.cluster, "pod_cidr": pod_cidr, "block_size": block_size}
+    topo.cluster = dataclasses.replace(topo.cluster, pod_cidr=ipaddress.IPv4Network(pod_cidr), block_size=block_size)
     ds = Datastore(tmp_path / "ds.sqlite")
     res.bootstrap(ds, topo)
     return ds

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-
 import ipaddress
 
 from kanslab.emulator import felix_tables as ft

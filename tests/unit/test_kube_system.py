@@ -1,5 +1,7 @@
 """kube-system as kubeadm 1.30 + Calico v3.28 leave it: every pod Running, hostNetwork where real."""
 
+import dataclasses
+import ipaddress
 import json
 
 from kanslab.emulator import ipam
@@ -65,7 +67,7 @@ def test_kube_system_is_made_once_and_the_same_in_every_lab(tmp_path):
 
 def test_a_pool_too_small_leaves_them_waiting_instead_of_failing_bootstrap(tmp_path):
     topo = load_topology("kans3")
-    topo.cluster = {**topo.cluster, "pod_cidr": "10.9.0.0/31", "block_size": 31}  # tunnel + 1 pod
+    topo.cluster = dataclasses.replace(topo.cluster, pod_cidr=ipaddress.IPv4Network("10.9.0.0/31"), block_size=31)  # tunnel + 1 pod
     topo.nodes = topo.nodes[:1]
     ds = Datastore(tmp_path / "ds.sqlite")
     res.bootstrap(ds, topo)

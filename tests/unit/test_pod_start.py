@@ -47,13 +47,13 @@ def test_with_a_delay_a_new_pod_is_container_creating_without_an_address(lab):
     rows = [line.split() for line in out.splitlines()[1:]]
     assert [r[:3] for r in rows] == [["pod1", "0/1", "ContainerCreating"], ["pod2", "0/1", "ContainerCreating"]]
     assert [r[5] for r in rows] == ["<none>", "<none>"] and [r[6] for r in rows] == ["k8s-w1", "k8s-w2"]
-    assert lab.ds.list("WorkloadEndpoint") == []  # no CNI ADD yet: not reachable
+    assert lab.ds.list("WorkloadEndpoint", "default") == []  # no CNI ADD yet: not reachable
     rc, out, err = kctl(lab, "wait --for=condition=Ready pod -l app=web --timeout=0.2s")
     assert rc == 1 and out == "" and err == "error: timed out waiting for the condition on pods/pod1\n"
     _start_all(lab.ds)  # the agent's part once the delay has passed
     pod = lab.ds.get("Pod", "pod1", "default")
     assert pod["status"]["phase"] == "Running" and pod["status"]["podIP"].startswith("172.16.")
-    assert len(lab.ds.list("WorkloadEndpoint")) == 2
+    assert len(lab.ds.list("WorkloadEndpoint", "default")) == 2
     assert kctl(lab, "wait --for=condition=Ready pod --all")[1] == "pod/pod1 condition met\npod/pod2 condition met\n"
 
 

@@ -14,14 +14,11 @@ import select
 import shlex
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import paramiko
 
 from .errors import scrub
-
-if TYPE_CHECKING:
-    from .connection import SSHHost
 
 log = logging.getLogger("kanslab.ssh")
 
@@ -71,7 +68,8 @@ def _pgid(out: bytes | bytearray) -> int | None:
 class RemoteProcess:
     """A command running on a host whose output arrives while it runs (tcpdump, ping -c 100 ...)."""
 
-    def __init__(self, host: SSHHost, cmd: str, sudo: bool, chan: paramiko.Channel):
+    def __init__(self, host: Any,  # the SSHHost that started it (connection imports this module)
+                 cmd: str, sudo: bool, chan: paramiko.Channel):
         self.host, self.cmd, self.sudo, self._chan = host, cmd, sudo, chan
         chan.shutdown_write()
         self._out, self._err = bytearray(), bytearray()

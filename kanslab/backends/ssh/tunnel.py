@@ -6,12 +6,9 @@ import logging
 import select
 import socket
 import threading
-from typing import TYPE_CHECKING
+from typing import Any
 
 import paramiko
-
-if TYPE_CHECKING:
-    from .connection import SSHHost
 
 log = logging.getLogger("kanslab.ssh")
 
@@ -19,7 +16,8 @@ log = logging.getLogger("kanslab.ssh")
 class LocalForward:
     """127.0.0.1:<port> on this machine, each connection tunnelled to a host-side address over SSH."""
 
-    def __init__(self, host: SSHHost, remote_host: str, remote_port: int):
+    def __init__(self, host: Any,  # an SSHHost (connection imports this module)
+                 remote_host: str, remote_port: int):
         self.host, self.remote = host, (remote_host, remote_port)
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
