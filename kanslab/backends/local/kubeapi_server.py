@@ -154,9 +154,7 @@ def serve(prefix: str) -> None:
 def start(names: Names, rec: Record, topo) -> dict:
     """Make the PKI and kubeconfig, then start the server process; returns {port, kubeconfig}."""
     cp = topo.node(topo.control_plane)
-    svc_cidr = (topo.cluster or {}).get("service_cidr")
-    import ipaddress
-    svc_ip = str(next(ipaddress.ip_network(svc_cidr).hosts())) if svc_cidr else None
+    svc_ip = str(next(topo.cluster.service_cidr.hosts()))  # the `kubernetes` Service's address
     rec.add("dir", path=str(pki_dir(names)))
     make_pki(names, cp.name, cp.ip, svc_ip)
     port = free_loopback_ports(1)[0]
