@@ -55,8 +55,9 @@ class Walk:
         out = []
         for h in self.hits:
             if h.chain.startswith(prefixes) and h.comment and h.comment.startswith("policy "):
-                out.append(h.comment[len("policy "):])
+                out.append(policy_label(h.comment[len("policy "):]))
         return out
+
 
     def deciding(self, prefixes: tuple[str, ...]) -> Hit | None:
         """The last matching rule in chains starting with `prefixes` that set a mark or ended the walk."""
@@ -209,3 +210,17 @@ def _matches(tokens: list[str], pkt: Packet, state: dict) -> bool:
         neg = False
         i += 2
     return True
+
+
+def policy_label(felix_name: str) -> str:
+    """Felix's policy name back to the object a student wrote: `ns/knp.default.X` is the Kubernetes
+    NetworkPolicy ns/X, `ns/default.X` the Calico NetworkPolicy ns/X, `default.X` the
+    GlobalNetworkPolicy X (the default tier's prefix, as Felix names policies in its chains)."""
+    ns, _, name = felix_name.rpartition("/")
+    if ns and name.startswith("knp.default."):
+        return f"NetworkPolicy {ns}/{name[len('knp.default.'):]}"
+    if ns and name.startswith("default."):
+        return f"Calico NetworkPolicy {ns}/{name[len('default.'):]}"
+    if not ns and name.startswith("default."):
+        return f"GlobalNetworkPolicy {name[len('default.'):]}"
+    return felix_name
