@@ -316,7 +316,8 @@ def broken_pair(lab, name: str) -> tuple[str, str, int, str] | None:
 
     For tests and the chapter: which pair shows the fault best depends on where its pods run."""
     pods = lab.pods()
-    pods = pods[pods.phase == "Running"]
+    # the workloads a student made: kube-system's are hostNetwork (calico-node) or cluster services
+    pods = pods[(pods.phase == "Running") & (pods.namespace != "kube-system")]
     on = {n: [f"{r.namespace}/{r.name}" for r in pods.itertuples() if r.node == n]
           for n in {n.name for n in lab.topology.nodes}}
     w0 = next((n.name for n in lab.topology.nodes if n.subnet != lab.topology.node(_worker(lab)).subnet), None)

@@ -81,7 +81,9 @@ def test_the_patch_opens_9091_on_every_node_and_values_match_the_lab(metrics_on)
         df = parse.prometheus(scrape(lab, node))
         assert {"felix_active_local_endpoints", "felix_cluster_num_hosts", "felix_iptables_rules"} <= set(df.metric)
         assert value(df, "felix_cluster_num_hosts") == len(nodes) == 4
-        running = pods[pods.phase == "Running"]
+        node_ip = {n.name: n.ip for n in lab.topology.nodes}
+        # Felix's endpoints are the pods with their own network: not hostNetwork ones (calico-node, kube-proxy)
+        running = pods[(pods.phase == "Running") & (pods.ip != pods.node.map(node_ip))]
         assert value(df, "felix_active_local_endpoints") == int((running.node == node).sum())
         assert value(df, "felix_cluster_num_workload_endpoints") == len(running)
         assert value(df, "felix_iptables_rules", table="filter", ip_version="4") == real_filter_rules(lab, node)
