@@ -71,7 +71,8 @@ class Walk:
 class Table:
     """One table of an `iptables-save` dump: chain -> rules (as tokens), policies of built-in chains."""
 
-    def __init__(self, text: str, table: str = "filter"):
+    def __init__(self, text: str, table: str = "filter", sets: dict[str, list[str]] | None = None):
+        self.sets = sets  # ipset name -> members (`ipset save`), for `-m set --match-set`; None: unknown
         df = iptables_save(text)
         df = df[df["table"] == table]
         self.table = table
@@ -90,7 +91,7 @@ class Table:
 
     def walk(self, pkt: Packet, chain: str) -> Walk:
         w = Walk("undecided")
-        state = {"mark": pkt.mark}
+        state = {"mark": pkt.mark, "sets": self.sets}
         try:
             v = self._chain(pkt, chain, w, state, 0)
         except _Undecided as e:
@@ -173,7 +174,7 @@ def _matches(tokens: list[str], pkt: Packet, state: dict) -> bool:
         if t in ("-j", "--jump", "-g", "--goto"):
             return True  # the target's own options follow
         if t in ("-m", "--match"):
-            if val not in ("comment", "mark", "conntrack", "tcp", "udp", "multiport", "addrtype"):
+            if val not in ("comment", "mark", "conntrack", "tcp", "udp", "multiport", "addrtype", "set"):
                 raise _Undecided(f"rule uses -m {val}, which this walk cannot evaluate: {' '.join(tokens)}")
             i += 2
             continue
@@ -199,6 +200,14 @@ def _matches(tokens: list[str], pkt: Packet, state: dict) -> bool:
             v, _, m = val.partition("/")
             mask = int(m, 0) if m else 0xFFFFFFFF
             ok = state["mark"] & mask == int(v, 0)
+        elif t == "--match-set":
+            # Felix matches pools and hosts by ipset (cali40masq-ipam-pools src, ...): members are nets or IPs
+            sets, where = state.get("sets"), tokens[i + 2] if i + 2 < len(tokens) else ""
+            if sets is None or val not in sets or where not in ("src", "dst"):
+                raise _Undecided(f"rule matches ipset {val}, whose members are unknown here: {' '.join(tokens)}")
+            ip = pkt.src if where == "src" else pkt.dst
+            ok = any(_addr(m, ip) for m in sets[val])
+            i += 1  # the set's name and its src/dst flag
         elif t == "--ctstate":
             ok = "NEW" in val.split(",")   # the walk follows a connection's first packet
         elif t == "--dst-type":
@@ -224,3 +233,16 @@ def policy_label(felix_name: str) -> str:
     if not ns and name.startswith("default."):
         return f"GlobalNetworkPolicy {name[len('default.'):]}"
     return felix_name
+
+
+def parse_ipset_save(text: str) -> dict[str, list[str]]:
+    """`ipset save` -> {set: [members]}. Its lines are `create NAME TYPE ...` and `add NAME MEMBER`;
+    two fixed verbs on whitespace, simpler than any library for them."""
+    sets: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "create":
+            sets.setdefault(parts[1], [])
+        elif len(parts) >= 3 and parts[0] == "add":
+            sets.setdefault(parts[1], []).append(parts[2])
+    return sets

@@ -108,6 +108,14 @@ def iptables(lab, host: str, table: str) -> str:
     return lab.sh(host, f"iptables-save -c -t {table}")
 
 
+def ipsets(lab, host: str) -> dict[str, list[str]] | None:
+    """The host's ipsets (Felix's pools and hosts sets), None where `ipset` cannot be read."""
+    from .rules import parse_ipset_save
+
+    out = lab.sh(host, "ipset save", check=False)
+    return parse_ipset_save(out) if out.strip() else None
+
+
 def bird_sessions(lab, node: str) -> tuple[list[dict] | None, str]:
     """BGP protocols of a node's BIRD (`birdcl show protocols`): (rows, "") or (None, why not)."""
     try:

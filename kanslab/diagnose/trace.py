@@ -161,7 +161,8 @@ class Trace:
                      protocol=self.protocol.lower(), dport=None if self.protocol == "ICMP" else self.port,
                      in_iface=in_dev or "", out_iface=out_dev or "")
         try:
-            walk = Table(state.iptables(self.lab, host, "filter")).walk(pkt, "FORWARD")
+            walk = Table(state.iptables(self.lab, host, "filter"), "filter",
+                         state.ipsets(self.lab, host)).walk(pkt, "FORWARD")
         except Exception as e:  # noqa: BLE001 - a dump we cannot read: say so, do not guess
             self.row(host, "egress policy" if egress else "ingress policy", "skip", f"iptables-save unreadable: {e}")
             return True
@@ -193,7 +194,8 @@ class Trace:
     def nat(self, s: End, d: End, dev: str) -> None:
         """natOutgoing: does the node masquerade the pod's address on its way out of the pools?"""
         pkt = Packet(src=s.ip, dst=d.ip, protocol=self.protocol.lower(), dport=self.port, out_iface=dev or "")
-        walk = Table(state.iptables(self.lab, s.host, "nat"), "nat").walk(pkt, "POSTROUTING")
+        walk = Table(state.iptables(self.lab, s.host, "nat"), "nat",
+                     state.ipsets(self.lab, s.host)).walk(pkt, "POSTROUTING")
         pool = state.pool_of(self.pools, s.ip)
         flag = f" (pool {pool['metadata']['name']} natOutgoing={str(bool(pool['spec'].get('natOutgoing'))).lower()})" \
             if pool else ""
@@ -201,6 +203,9 @@ class Trace:
             node_ip = state.route_get(self.lab, s.host, d.ip).get("prefsrc") or self.lab.topology.node(s.host).ip
             self.reply_addr = node_ip
             self.row(s.host, "natOutgoing", "ok", f"MASQUERADE: {s.ip} leaves as {node_ip}{flag}")
+        elif walk.verdict == "undecided":
+            self.reply_addr = s.ip
+            self.row(s.host, "natOutgoing", "skip", f"cannot tell whether {s.ip} is masqueraded: {walk.undecided}{flag}")
         else:
             self.reply_addr = s.ip
             self.masq_missing = True

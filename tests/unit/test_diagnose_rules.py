@@ -126,3 +126,27 @@ def test_pod_server_answers_whoamis_data_endpoint_with_n_bytes():
     assert _data_size(b"GET /data?unit=KB&size=2 HTTP/1.1\r\n\r\n") == 2
     assert _data_size(b"GET / HTTP/1.1\r\n\r\n") is None
     assert _data_size(b"GET /data?size=99999999999 HTTP/1.1\r\n\r\n") == 1 << 20
+
+
+NAT_DUMP = """*nat
+:POSTROUTING ACCEPT [0:0]
+:cali-POSTROUTING - [0:0]
+:cali-nat-outgoing - [0:0]
+[0:0] -A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING
+[0:0] -A cali-POSTROUTING -m comment --comment "cali:nYKhEzDlr11Jccal" -j cali-nat-outgoing
+[0:0] -A cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully
+COMMIT
+"""
+SETS = "create cali40masq-ipam-pools hash:net family inet\nadd cali40masq-ipam-pools 172.16.0.0/16\n" \
+       "create cali40all-ipam-pools hash:net family inet\nadd cali40all-ipam-pools 172.16.0.0/16\n"
+
+
+def test_natoutgoing_through_felix_ipsets():
+    from kanslab.diagnose.rules import parse_ipset_save
+
+    sets = parse_ipset_save(SETS)
+    out = Packet(src="172.16.158.1", dst="10.1.1.254", protocol="tcp", dport=80, out_iface="enp0s8")
+    assert Table(NAT_DUMP, "nat", sets).walk(out, "POSTROUTING").verdict == "MASQUERADE"
+    pod_to_pod = Packet(src="172.16.158.1", dst="172.16.184.1", protocol="tcp", dport=80, out_iface="tunl0")
+    assert Table(NAT_DUMP, "nat", sets).walk(pod_to_pod, "POSTROUTING").verdict == "ACCEPT"
+    assert Table(NAT_DUMP, "nat", None).walk(out, "POSTROUTING").verdict == "undecided"  # sets unknown: no guess
