@@ -251,8 +251,13 @@ FAULTS = [
 BY_NAME = {f.name: f for f in FAULTS}
 
 
+def _backend_name(lab) -> str:
+    """The backend whose faults apply: a replay offers those of the backend it was recorded on."""
+    return getattr(lab.backend, "recorded_backend", None) or lab.backend.name
+
+
 def _available(lab) -> list[Fault]:
-    return [f for f in FAULTS if lab.backend.name in f.backends]
+    return [f for f in FAULTS if _backend_name(lab) in f.backends]
 
 
 def catalog(lab):
@@ -275,7 +280,7 @@ def inject(lab, name: str | None = None, random: bool = False, seed: int | None 
         if name not in BY_NAME:
             raise InvalidInput(f"no fault {name!r}; lab.faults() lists {', '.join(BY_NAME)}")
         fault = BY_NAME[name]
-        if lab.backend.name not in fault.backends:
+        if _backend_name(lab) not in fault.backends:
             raise NotSupported(lab.backend.name, f"inject the fault {name!r}")
         if any(e["name"] == name for e in done):
             raise InvalidInput(f"fault {name!r} is already injected; lab.heal() undoes it")

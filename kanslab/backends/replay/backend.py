@@ -203,6 +203,11 @@ class ReplayBackend:
         return self._players[0].t.recorded_at
 
     @property
+    def recorded_backend(self) -> str:
+        """The name of the backend the transcript was recorded on ("local" for the embedded lab)."""
+        return self._players[0].t.header.get("backend", "local")
+
+    @property
     def topology(self):
         if self._topo is None:
             from ...topology import load_topology
