@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import TYPE_CHECKING
 
 import yaml
@@ -23,6 +24,8 @@ from .backends.base import (
     require,
 )
 from .errors import CommandError, InvalidInput, LabError
+
+_WAIT_SLICE_S = 10  # wait_ready checks for refused sandboxes this often
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,15 +120,39 @@ class Lab:
                 raise InvalidInput(f"wait_ready: {pod!r} is not a pod name (\"ns/pod\" or \"pod\")")
             by_ns.setdefault(ns or "default", []).append(name)
         out = []
+        deadline = time.monotonic() + timeout
         for ns, group in by_ns.items():
-            cmd = f"kubectl wait --for=condition=Ready {' '.join('pod/' + n for n in group)} -n {ns} " \
-                  f"--timeout={int(timeout)}s"
-            try:
-                out.append(self.backend.sh(self.topology.control_plane, cmd, timeout=timeout + 30))
-            except CommandError as e:
-                raise LabError(f"pods not Ready after {int(timeout)} s: {self._pod_states(ns, group)} "
-                               f"({e.stderr.strip() or e})") from None
+            while True:
+                # in slices, so a pod the CNI refuses (it stays ContainerCreating with a
+                # FailedCreatePodSandBox event, as on a cluster) is reported within seconds, not at the timeout
+                left = max(1, min(_WAIT_SLICE_S, int(deadline - time.monotonic())))
+                cmd = f"kubectl wait --for=condition=Ready {' '.join('pod/' + n for n in group)} -n {ns} " \
+                      f"--timeout={left}s"
+                try:
+                    out.append(self.backend.sh(self.topology.control_plane, cmd, timeout=left + 30))
+                    break
+                except CommandError as e:
+                    refused = self._sandbox_failures(ns, group)
+                    if refused or time.monotonic() >= deadline:
+                        why = refused or f"{self._pod_states(ns, group)} ({e.stderr.strip() or e})"
+                        raise LabError(f"pods not Ready after {int(timeout - (deadline - time.monotonic()))} s: "
+                                       f"{why}") from None
         return "".join(out)
+
+    def _sandbox_failures(self, ns: str, names: list[str]) -> str:
+        """"ns/pod: <the event's message>" for pods whose sandbox (network) could not be created."""
+        found = []
+        for name in names:
+            out = self.kubectl(f"get events -n {ns} --field-selector involvedObject.name={name},"
+                               "reason=FailedCreatePodSandBox --sort-by=.lastTimestamp -o json", check=False)
+            try:
+                items = json.loads(out).get("items") or []
+            except ValueError:
+                continue
+            if items:
+                found.append(f"{ns}/{name}: Pending (ContainerCreating), FailedCreatePodSandBox: "
+                             f"{items[-1].get('message', '')}")
+        return "; ".join(found)
 
     def _pod_states(self, ns: str, names: list[str]) -> str:
         """"ns/pod: Pending (ContainerCreating), last event: ..." for each pod, as far as the cluster says."""

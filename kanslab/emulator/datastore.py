@@ -29,9 +29,9 @@ KINDS = (
     "Namespace", "Pod", "Node", "NetworkPolicy",
     "IPPool", "BGPPeer", "BGPConfiguration", "FelixConfiguration", "KubeControllersConfiguration",
     "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig", "IPReservation",
-    "CalicoNetworkPolicy", "GlobalNetworkPolicy",
+    "CalicoNetworkPolicy", "GlobalNetworkPolicy", "Event",
 )
-NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy"})
+NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy", "Event"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -83,6 +83,19 @@ class Transaction:
         finally:
             self._conn.execute("ROLLBACK TO trial")
             self._conn.execute("RELEASE trial")
+
+    @contextmanager
+    def attempt(self) -> Iterator[Transaction]:
+        """Writes inside are kept when the block ends normally and undone when it raises (a SAVEPOINT):
+        to try a change whose failure must leave no trace, inside a larger transaction."""
+        self._conn.execute("SAVEPOINT attempt")
+        try:
+            yield self
+        except BaseException:
+            self._conn.execute("ROLLBACK TO attempt")
+            self._conn.execute("RELEASE attempt")
+            raise
+        self._conn.execute("RELEASE attempt")
 
     def setting(self, key: str, default: int = 0) -> int:
         """A lab-wide integer setting (kept beside the revision, outside the objects)."""

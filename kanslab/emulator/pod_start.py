@@ -8,11 +8,11 @@ within the apply, as before."""
 
 from __future__ import annotations
 
-import copy
 import os
 
 from ..errors import InvalidInput
 from . import k8s_objects as k8s
+from .kubeapi.events import pod_event
 from .outcomes import ApplyError
 
 SETTING = "pod_start_delay_ms"
@@ -63,11 +63,34 @@ def mark_creating(tx, pod: dict, node: str) -> None:
     }
 
 
-def check_startable(tx, pod: dict, node: str) -> None:
-    """Raise the ApplyError starting the pod now would raise (a pinned address in use, no free address):
-    the lab refuses such a pod at apply with or without a delay, and changes nothing."""
-    with tx.trial() as trial:
-        k8s.start_pod(trial, copy.deepcopy(pod), node, str(tx.revision()))
+def try_start(tx, pod: dict, node: str) -> str | None:
+    """The CNI ADD for a new pod, as the kubelet runs it: None when the pod runs, else the CNI's error.
+    A refused pod is not rejected: as on a cluster it stays ContainerCreating (the caller stores it and
+    then `sandbox_failed`), and the failed attempt leaves nothing behind in IPAM."""
+    try:
+        with tx.attempt():
+            k8s.start_pod(tx, pod, node, str(tx.revision()))
+    except ApplyError as e:
+        if e.status != "CNIError":
+            raise
+        mark_creating(tx, pod, node)
+        return e.reason
+    return None
+
+
+def sandbox_failed(tx, pod: dict, why: str, attempt: int = 0) -> dict:
+    """Store the event kubelet v1.30 records when the runtime cannot set up the pod's network
+    (kuberuntime_manager.go: `Failed to create pod sandbox: %v` with containerd 1.7's gRPC error,
+    `failed to setup network for sandbox "<id>": <CNI error>`). Each attempt is a new sandbox, so a
+    new id and a new event, as `kubectl get events` shows on a cluster. `pod` must be stored already."""
+    meta = pod["metadata"]
+    sandbox = k8s.container_id(meta["namespace"], meta["name"], f"{meta.get('uid')}/sandbox/{attempt}")
+    message = ("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup network for "
+               f'sandbox "{sandbox}": {why}')
+    event = pod_event(pod, "FailedCreatePodSandBox", message, k8s.now(), kind="Warning", salt=7 + attempt)
+    event["metadata"].pop("resourceVersion", None)
+    event["metadata"].pop("uid", None)
+    return tx.put(event)
 
 
 def is_creating(pod: dict) -> bool:
@@ -77,15 +100,16 @@ def is_creating(pod: dict) -> bool:
                     for c in st.get("containerStatuses") or []))
 
 
-def start(ds, namespace: str, name: str, uid: str) -> str | None:
-    """Start one creating pod (CNI ADD); None, or why it could not start (it stays ContainerCreating)."""
+def start(ds, namespace: str, name: str, uid: str, attempt: int = 0) -> str | None:
+    """Start one creating pod (CNI ADD); None, or why it could not start: then it stays
+    ContainerCreating and a FailedCreatePodSandBox event says why."""
     with ds.transaction() as tx:
         pod = tx.get("Pod", name, namespace)
         if pod is None or pod["metadata"].get("uid") != uid or not is_creating(pod):
             return None
-        try:
-            k8s.start_pod(tx, pod, pod["spec"]["nodeName"], str(tx.revision()))
-        except ApplyError as e:
-            return str(e)
+        why = try_start(tx, pod, pod["spec"]["nodeName"])
+        if why is not None:
+            sandbox_failed(tx, pod, why, attempt)
+            return why
         tx.put(pod)
     return None

@@ -59,3 +59,23 @@ def kctl(ctx, line, stdin=""):
 
     ctx.stdin = stdin
     return kubectl(line.split(), ctx)
+
+
+def assert_sandbox_refused(ds, name: str, match: str, namespace: str = "default") -> str:
+    """The pod was created but its CNI ADD failed, as on a cluster: Pending, ContainerCreating, no IP,
+    and a FailedCreatePodSandBox event whose message matches. Returns that message."""
+    import re
+
+    pod = ds.get("Pod", name, namespace)
+    assert pod is not None, f"pod {namespace}/{name} was not created"
+    st = pod["status"]
+    assert st["phase"] == "Pending" and not st.get("podIP")
+    assert all(c["state"] == {"waiting": {"reason": "ContainerCreating"}} for c in st["containerStatuses"])
+    events = [e for e in ds.list("Event", namespace)
+              if e["involvedObject"]["name"] == name and e["reason"] == "FailedCreatePodSandBox"]
+    assert events, f"no FailedCreatePodSandBox event for {namespace}/{name}"
+    message = events[-1]["message"]
+    assert message.startswith("Failed to create pod sandbox: rpc error: code = Unknown desc = failed to setup "
+                              'network for sandbox "') and 'plugin type="calico" failed (add): ' in message
+    assert re.search(match, message), message
+    return message

@@ -9,7 +9,7 @@ import pytest
 
 from kanslab.emulator.cli import kubectl
 
-from .fixtures import cctl, cli_lab, kctl, sample
+from .fixtures import assert_sandbox_refused, cctl, cli_lab, kctl, sample
 
 NODE3_POD3 = """
 apiVersion: v1
@@ -264,11 +264,14 @@ def test_ipam_show_ip_configuration_and_strict_affinity(lab):
     pinned = ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: pinned\n  annotations:\n"
               f"    cni.projectcalico.org/ipAddrs: '[\"{other}\"]'\nspec:\n  nodeName: k8s-w2\n"
               "  containers: [{name: c, image: nicolaka/netshoot}]\n")
-    before = lab.ds.revision()
-    rc, _, err = kctl(lab, "apply -f -", pinned)
-    assert rc == 1 and "Block host affinity does not match" in err
-    assert lab.ds.revision() == before
+    rc, out, _ = kctl(lab, "apply -f -", pinned)
+    assert (rc, out) == (0, "pod/pinned created\n")
+    assert_sandbox_refused(lab.ds, "pinned", "Block host affinity does not match")
+    events = kctl(lab, "get events --field-selector involvedObject.name=pinned")[1]
+    assert events.split("\n")[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert "Warning   FailedCreatePodSandBox   pod/pinned   Failed to create pod sandbox" in events
     cctl(lab, "ipam configure --strictaffinity=false")
+    kctl(lab, "delete pod pinned")
     assert kctl(lab, "apply -f -", pinned)[0] == 0
     borrowed = cctl(lab, "ipam show --show-borrowed")[1]
     assert f"| {other} | k8s-w2         |" in borrowed and "| pod  | default/pinned |" in borrowed

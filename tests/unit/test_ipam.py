@@ -2,10 +2,12 @@
 
 import pytest
 
-from kanslab.emulator import ipam
+from kanslab.emulator import ipam, pod_start
 from kanslab.emulator import resources as res
 from kanslab.emulator.datastore import Datastore
 from kanslab.topology import cluster_config, load_topology
+
+from .fixtures import assert_sandbox_refused
 
 
 def _topology(block_size=24, pod_cidr="172.16.0.0/16", ipip="Always", vxlan="Never"):
@@ -93,23 +95,25 @@ def test_specific_ip_errors_use_calicos_texts(tmp_path):
     ds, topo = _lab(tmp_path)
     w1_block = next(c for c, o in _blocks(ds).items() if o == "k8s-w1")
     in_w1 = w1_block.replace(".0/24", ".50")
-    with pytest.raises(res.ApplyError, match="The provided IP address is not in a configured pool"):
-        res.apply(ds, topo, _pod("x", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": '["10.99.0.1"]'}))
+    res.apply(ds, topo, _pod("x", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": '["10.99.0.1"]'}))
+    assert_sandbox_refused(ds, "x", "The provided IP address is not in a configured pool")
     # default strictAffinity false: borrowed from k8s-w1's block
     res.apply(ds, topo, _pod("borrower", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": f'["{in_w1}"]'}))
     with ds.snapshot() as tx:
         borrowed = ipam.borrowed_ips(tx)
     assert [(b["ip"], b["borrowing_node"], b["block_owner"], b["allocated_to"]) for b in borrowed] == \
         [(in_w1, "k8s-w2", "k8s-w1", "default/borrower")]
-    with pytest.raises(res.ApplyError, match="Address already assigned in block"):
-        res.apply(ds, topo, _pod("again", "k8s-w1", **{"cni.projectcalico.org/ipAddrs": f'["{in_w1}"]'}))
+    res.apply(ds, topo, _pod("again", "k8s-w1", **{"cni.projectcalico.org/ipAddrs": f'["{in_w1}"]'}))
+    assert_sandbox_refused(ds, "again", "Address already assigned in block")
     with ds.transaction() as tx:
         ipam.set_strict_affinity(tx, True)
     other = w1_block.replace(".0/24", ".51")
-    before = ds.revision()
-    with pytest.raises(res.ApplyError, match="Block host affinity does not match"):
-        res.apply(ds, topo, _pod("strict", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": f'["{other}"]'}))
-    assert ds.revision() == before and ds.get("Pod", "strict") is None
+    with ds.snapshot() as tx:
+        before = ipam.borrowed_ips(tx)
+    res.apply(ds, topo, _pod("strict", "k8s-w2", **{"cni.projectcalico.org/ipAddrs": f'["{other}"]'}))
+    assert_sandbox_refused(ds, "strict", "Block host affinity does not match")
+    with ds.snapshot() as tx:
+        assert ipam.borrowed_ips(tx) == before  # the failed CNI ADD left nothing in IPAM
 
 
 def test_strict_affinity_stops_spilling_into_other_nodes_blocks(tmp_path):
@@ -121,11 +125,12 @@ def test_strict_affinity_stops_spilling_into_other_nodes_blocks(tmp_path):
     with ds.transaction() as tx:
         ipam.set_strict_affinity(tx, True)
     res.apply(ds, topo, [_pod(f"p{i}", "k8s-w1") for i in range(7)])
-    with pytest.raises(res.ApplyError, match="strictAffinity is true"):
-        res.apply(ds, topo, _pod("p7", "k8s-w1"))
+    res.apply(ds, topo, _pod("p7", "k8s-w1"))
+    assert_sandbox_refused(ds, "p7", "strictAffinity is true")
     with ds.transaction() as tx:
         ipam.set_strict_affinity(tx, False)
-    res.apply(ds, topo, _pod("p7", "k8s-w1"))  # now borrowed from k8s-m's block
+    p7 = ds.get("Pod", "p7", "default")  # kubelet tries again: now borrowed from k8s-m's block
+    assert pod_start.start(ds, "default", "p7", p7["metadata"]["uid"], attempt=1) is None
     with ds.snapshot() as tx:
         assert [b["allocated_to"] for b in ipam.borrowed_ips(tx)] == ["default/p7"]
 
@@ -163,8 +168,8 @@ def test_disabled_pool_assigns_nothing(tmp_path):
     pool = ds.get("IPPool", "default-ipv4-ippool")
     pool["spec"]["disabled"] = True
     res.apply(ds, topo, pool)
-    with pytest.raises(res.ApplyError, match="no configured Calico pools for node k8s-w1"):
-        res.apply(ds, topo, _pod("a", "k8s-w1"))
+    res.apply(ds, topo, _pod("a", "k8s-w1"))
+    assert_sandbox_refused(ds, "a", "no configured Calico pools for node k8s-w1")
 
 
 def test_utilization_counts_tunnel_addresses_and_pods(tmp_path):

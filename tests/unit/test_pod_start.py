@@ -8,7 +8,7 @@ import pytest
 
 from kanslab.emulator import pod_start
 from kanslab.errors import InvalidInput
-from tests.unit.fixtures import cli_lab, kctl
+from tests.unit.fixtures import assert_sandbox_refused, cli_lab, kctl
 
 PODS = """
 apiVersion: v1
@@ -87,14 +87,16 @@ def test_the_delay_comes_from_the_environment():
             pod_start.delay_from_env({"KANSLAB_POD_START_DELAY": bad})
 
 
-def test_a_pod_the_lab_would_refuse_is_refused_at_apply_with_a_delay_too(lab):
+def test_a_pod_the_cni_refuses_waits_in_container_creating_with_a_delay_too(lab):
     pinned = PODS.split("---")[0].replace("labels: {app: web}}",
                                           "labels: {app: web}, annotations: {cni.projectcalico.org/ipAddrs: "
                                           "'[\"172.16.34.7\"]'}}")
     assert kctl(lab, "apply -f -", pinned)[0] == 0
     pod_start.set_delay(lab.ds, 4)
     thief = pinned.replace("name: pod1", "name: thief").replace("k8s-w1", "k8s-w2")
-    before = lab.ds.revision()
-    rc, _, err = kctl(lab, "apply -f -", thief)
-    assert rc == 1 and "Address already assigned" in err and lab.ds.revision() == before  # refused, unchanged
-    assert lab.ds.get("Pod", "thief", "default") is None
+    rc, out, _ = kctl(lab, "apply -f -", thief)
+    assert rc == 0 and out == "pod/thief created\n"  # as on a cluster: the kubelet finds out later
+    uid = lab.ds.get("Pod", "thief", "default")["metadata"]["uid"]
+    assert pod_start.start(lab.ds, "default", "thief", uid, attempt=1) == \
+        'plugin type="calico" failed (add): Address already assigned in block'
+    assert_sandbox_refused(lab.ds, "thief", "Address already assigned in block")

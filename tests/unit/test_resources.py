@@ -10,6 +10,8 @@ from kanslab.emulator.datastore import Datastore
 from kanslab.errors import InvalidInput
 from kanslab.topology import load_topology
 
+from .fixtures import assert_sandbox_refused
+
 PODS = """
 apiVersion: v1
 kind: Pod
@@ -162,15 +164,16 @@ def test_unknown_node_is_refused_and_nothing_changes(lab):
     assert ds.revision() == before and ds.get("Pod", "ok") is None
 
 
-def test_a_failing_object_rolls_back_the_whole_manifest(lab):
+def test_a_pod_the_cni_refuses_is_created_and_waits_with_an_event(lab):
     ds, topo = lab
     bad = _pod("pinned", nodeName="k8s-w1")
     bad["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["10.99.0.1"]'}
-    before = ds.revision()
-    with pytest.raises(res.ApplyError, match="not in a configured pool"):
-        res.apply(ds, topo, [_pod("first", nodeName="k8s-w1"), bad])
-    assert ds.revision() == before
-    assert ds.get("Pod", "first") is None and ds.list("WorkloadEndpoint", "default") == []
+    res.apply(ds, topo, [_pod("first", nodeName="k8s-w1"), bad])
+    assert ds.get("Pod", "first")["status"]["phase"] == "Running"
+    assert_sandbox_refused(ds, "pinned", "not in a configured pool")
+    assert [w["spec"]["pod"] for w in ds.list("WorkloadEndpoint", "default")] == ["first"]
+    res.delete(ds, topo, bad)  # deleting it cleans up: no pod, nothing in IPAM
+    assert ds.get("Pod", "pinned") is None
 
 
 def test_unknown_kind_apiversion_and_namespace(lab):

@@ -53,6 +53,7 @@ class Agent:
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
         self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
+        self.failed_at: dict[str, tuple[int, int]] = {}  # pod uid -> (revision after its failed CNI ADD, try)
         self.start_timer: threading.Timer | None = None
 
     # -- start-up -------------------------------------------------------------------------------
@@ -106,8 +107,15 @@ class Agent:
         now = time.monotonic()
         self.creating_since = {p["metadata"]["uid"]: self.creating_since.get(p["metadata"]["uid"], now)
                                for p in creating}
+        # a pod whose CNI ADD failed is tried again when the cluster changed since (a pool added, an
+        # address released), as kubelet keeps retrying; each try is one more FailedCreatePodSandBox event
+        self.failed_at = {uid: v for uid, v in self.failed_at.items() if uid in self.creating_since}
         if not creating:
             return
+        revision = ds.revision()
+        for uid, (rev, _) in self.failed_at.items():
+            if revision > rev:
+                self.creating_since[uid] = now - 3600.0
         with ds.snapshot() as tx:
             wait = pod_start.delay(tx)
         next_due = None
@@ -115,10 +123,13 @@ class Agent:
             uid, meta = p["metadata"]["uid"], p["metadata"]
             due = self.creating_since[uid] + wait
             if due <= now:
-                why = pod_start.start(ds, meta["namespace"], meta["name"], uid)
-                if why:  # stays ContainerCreating, as a pod whose CNI ADD fails does
-                    self.errors.append(f"pod {meta['namespace']}/{meta['name']}: {why}")
+                attempt = self.failed_at.get(uid, (0, 0))[1] + 1  # try 0 was the apply's
+                why = pod_start.start(ds, meta["namespace"], meta["name"], uid, attempt)
+                if why:  # stays ContainerCreating with its event, as a pod whose CNI ADD fails does
                     self.creating_since[uid] = float("inf")
+                    self.failed_at[uid] = (ds.revision(), attempt)
+                else:
+                    self.failed_at.pop(uid, None)
             elif next_due is None or due < next_due:
                 next_due = due
         if next_due is not None:

@@ -22,7 +22,7 @@ def _event_name(obj_name: str, ts: str, salt: int) -> str:
     return f"{obj_name}.{int(t.timestamp() * 1e9) + salt:x}"
 
 
-def _event(pod: dict, reason: str, message: str, ts: str, *, kind: str = "Normal", field_path: str = "",
+def pod_event(pod: dict, reason: str, message: str, ts: str, *, kind: str = "Normal", field_path: str = "",
            kubelet: bool = True, salt: int = 0) -> dict:
     meta = pod["metadata"]
     node = (pod.get("spec") or {}).get("nodeName") or ""
@@ -56,13 +56,13 @@ def pod_events(pod: dict) -> list[dict]:
     out = []
     sched = next((c for c in st.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
     if sched is not None and sched.get("status") == "False":
-        out.append(_event(pod, "FailedScheduling", sched.get("message", ""), created, kind="Warning",
+        out.append(pod_event(pod, "FailedScheduling", sched.get("message", ""), created, kind="Warning",
                           kubelet=False))
         return out
     node = spec.get("nodeName")
     if not node:
         return out
-    out.append(_event(pod, "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}",
+    out.append(pod_event(pod, "Scheduled", f"Successfully assigned {meta['namespace']}/{meta['name']} to {node}",
                       created, kubelet=False))
     started = st.get("startTime") or created
     statuses = {c.get("name"): c for c in st.get("containerStatuses") or []}
@@ -74,19 +74,19 @@ def pod_events(pod: dict) -> list[dict]:
         path = f"spec.containers{{{c['name']}}}"
         image = c.get("image", "")
         if c.get("imagePullPolicy") == "Always":
-            out.append(_event(pod, "Pulling", f'Pulling image "{image}"', created, field_path=path, salt=salt))
+            out.append(pod_event(pod, "Pulling", f'Pulling image "{image}"', created, field_path=path, salt=salt))
             seconds = max(0.0, ((parse_time(started) or datetime.now(timezone.utc)) -
                                 (parse_time(created) or datetime.now(timezone.utc))).total_seconds())
             # the pull time is the pod's own creation-to-start time; the lab cannot know the image size,
             # so the " Image size: N bytes." kubelet appends is left out rather than invented
             took = f"{seconds:g}s"
-            out.append(_event(pod, "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including '
+            out.append(pod_event(pod, "Pulled", f'Successfully pulled image "{image}" in {took} ({took} including '
                               "waiting)", started, field_path=path, salt=salt + 1))
         else:
-            out.append(_event(pod, "Pulled", f'Container image "{image}" already present on machine', started,
+            out.append(pod_event(pod, "Pulled", f'Container image "{image}" already present on machine', started,
                               field_path=path, salt=salt + 1))
-        out.append(_event(pod, "Created", f"Created container {c['name']}", started, field_path=path, salt=salt + 2))
-        out.append(_event(pod, "Started", f"Started container {c['name']}", started, field_path=path, salt=salt + 3))
+        out.append(pod_event(pod, "Created", f"Created container {c['name']}", started, field_path=path, salt=salt + 2))
+        out.append(pod_event(pod, "Started", f"Started container {c['name']}", started, field_path=path, salt=salt + 3))
         salt += 4
     return out
 
