@@ -141,18 +141,11 @@ class Lab:
 
     def _sandbox_failures(self, ns: str, names: list[str]) -> str:
         """"ns/pod: <the event's message>" for pods whose sandbox (network) could not be created."""
-        found = []
-        for name in names:
-            out = self.kubectl(f"get events -n {ns} --field-selector involvedObject.name={name},"
-                               "reason=FailedCreatePodSandBox --sort-by=.lastTimestamp -o json", check=False)
-            try:
-                items = json.loads(out).get("items") or []
-            except ValueError:
-                continue
-            if items:
-                found.append(f"{ns}/{name}: Pending (ContainerCreating), FailedCreatePodSandBox: "
-                             f"{items[-1].get('message', '')}")
-        return "; ".join(found)
+        from .diagnose.state import sandbox_failure
+
+        found = [(name, sandbox_failure(self, f"{ns}/{name}")) for name in names]
+        return "; ".join(f"{ns}/{name}: Pending (ContainerCreating), FailedCreatePodSandBox: {why}"
+                         for name, why in found if why)
 
     def _pod_states(self, ns: str, names: list[str]) -> str:
         """"ns/pod: Pending (ContainerCreating), last event: ..." for each pod, as far as the cluster says."""

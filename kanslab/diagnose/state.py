@@ -13,6 +13,19 @@ from ..errors import CommandError, ParseError
 from ..parse import bird_protocols, frr_bgp_summary
 
 
+def sandbox_failure(lab, key: str) -> str | None:
+    """The message of the newest FailedCreatePodSandBox event of "ns/pod": why the CNI refused it."""
+    ns, _, name = key.rpartition("/")
+    out = lab.kubectl(f"get events -n {shlex.quote(ns or 'default')} --field-selector "
+                      f"involvedObject.name={shlex.quote(name)},reason=FailedCreatePodSandBox "
+                      "--sort-by=.lastTimestamp -o json", check=False)
+    try:
+        items = json.loads(out).get("items") or []
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return items[-1].get("message") if items else None
+
+
 def pod(lab, key: str) -> dict | None:
     """`kubectl get pod -o json` of "ns/pod" as {key, namespace, name, node, ip, phase, ports}; None if absent."""
     ns, _, name = key.rpartition("/")

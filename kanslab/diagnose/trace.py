@@ -56,6 +56,9 @@ class Trace:
         if info is None or not info["ip"] or info["phase"] != "Running":
             enabled = [p for p in self.pools if not p["spec"].get("disabled")]
             what = "does not exist" if info is None else f"is {info['phase']} with no IP"
+            refused = state.sandbox_failure(self.lab, key) if info is not None else None
+            if refused:  # kubelet's event says why the CNI gave it no address
+                what += f" (FailedCreatePodSandBox: {refused.rsplit('failed (add): ', 1)[-1]})"
             if not enabled:
                 names = ", ".join(p["metadata"]["name"] for p in self.pools) or "none"
                 cause = f"{role} pod {key} {what}: no IP pool is enabled to give it an address ({names} disabled)"

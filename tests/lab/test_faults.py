@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kanslab import InvalidInput
+from kanslab import InvalidInput, LabError
 from kanslab.diagnose.faults import broken_pair
 
 pytestmark = pytest.mark.lab
@@ -33,15 +33,18 @@ def test_inject_diagnose_heal(lab, before, name):
     try:
         lab.inject(name)
         assert lab.injected() == [name]
-        if name == "pool-disabled":  # the symptom: a new pod gets no address
-            with pytest.raises(Exception, match="no configured Calico pools"):
-                lab.apply(NEW_POD)
+        if name == "pool-disabled":  # the symptom: a new pod waits in ContainerCreating with the CNI's event
+            lab.apply(NEW_POD)
+            with pytest.raises(LabError, match="FailedCreatePodSandBox.*no configured Calico pools"):
+                lab.wait_ready("new-pod", timeout=60)
         src, dst, port, proto = broken_pair(lab, name)
         d = lab.diagnose(src, dst, port, proto)
         assert (d.attrs["verdict"], d.attrs["layer"]) == ("blocked", layer), d.to_string()
         assert d.attrs["agrees"], d.to_string()
     finally:
         assert lab.heal() == [name]
+        if name == "pool-disabled":
+            lab.delete(NEW_POD)
     assert lab.injected() == []
     assert lab.reachability().equals(before)
 

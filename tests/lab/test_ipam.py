@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from kanslab import CommandError, parse, wait_for
+from kanslab import CommandError, LabError, parse, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -63,10 +63,18 @@ def pod_ips(lab) -> dict[str, str]:
 
 
 def refused(lab, manifest) -> str:
-    with pytest.raises(CommandError) as e:
-        lab.apply(manifest)
-    assert manifest["metadata"]["name"] not in set(lab.pods().name)
-    return e.value.stderr
+    """Apply a pod the CNI must refuse: as on a cluster it is created and waits in ContainerCreating, and
+    wait_ready names the FailedCreatePodSandBox event; then the pod is deleted again."""
+    name = manifest["metadata"]["name"]
+    lab.apply(manifest)
+    try:
+        with pytest.raises(LabError) as e:
+            lab.wait_ready(name, timeout=60)
+        assert lab.pods().set_index("name").loc[name, "phase"] == "Pending"
+    finally:
+        lab.delete(manifest)
+    assert "FailedCreatePodSandBox" in str(e.value)
+    return str(e.value)
 
 
 def test_pinned_ip_and_mac_inside_the_pod_survive_recreation(lab, block, cleanup):

@@ -173,3 +173,21 @@ def test_apply_again_patches_and_delete_removes(lab, kubeconfig, apipod):
     assert "default/apipod1" not in lab.backend.pod_ips()
     gone = kubectl(kubeconfig, "get", "pod", "apipod1", check=False)
     assert gone.returncode == 1 and 'pods "apipod1" not found' in gone.stderr
+
+
+def test_a_pod_the_cni_refuses_shows_its_event_in_describe(lab, kubeconfig, tmp_path):
+    f = tmp_path / "outsider.yaml"
+    f.write_text(POD.replace("apipod1", "outsider").replace("labels: {app: apipod}",
+                 "annotations: {cni.projectcalico.org/ipAddrs: '[\"10.99.0.5\"]'}"))
+    assert kubectl(kubeconfig, "apply", "-f", str(f)).stdout == "pod/outsider created\n"
+    try:
+        pod = json.loads(kubectl(kubeconfig, "get", "pod", "outsider", "-o", "json").stdout)
+        assert pod["status"]["phase"] == "Pending"
+        assert pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ContainerCreating"
+        events = kubectl(kubeconfig, "get", "events", "--field-selector", "involvedObject.name=outsider").stdout
+        assert "FailedCreatePodSandBox" in events
+        described = kubectl(kubeconfig, "describe", "pod", "outsider").stdout
+        assert "Warning  FailedCreatePodSandBox" in described
+        assert 'plugin type="calico" failed (add): The provided IP address is not in a configured pool' in described
+    finally:
+        kubectl(kubeconfig, "delete", "pod", "outsider", "--ignore-not-found", check=False)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kanslab import InvalidInput, parse, wait_for
+from kanslab import InvalidInput, LabError, parse, wait_for
 from kanslab.errors import KanslabError
 
 pytestmark = pytest.mark.lab
@@ -131,16 +131,26 @@ def test_bad_input_changes_nothing(lab, manifest, needle):
     assert lab.kubectl("get pods -A -o json") == before
 
 
-def test_ipaddrs_outside_every_pool_refused(lab):
-    with pytest.raises(KanslabError) as e:
-        lab.apply("""apiVersion: v1
+def test_ipaddrs_outside_every_pool_waits_with_the_cnis_event(lab):
+    manifest = """apiVersion: v1
 kind: Pod
 metadata:
   name: fixed
-  annotations: {cni.projectcalico.org/ipAddrs: '["10.9.9.9"]'}
+  annotations: {cni.projectcalico.org/ipAddrs: '["10.99.0.5"]'}
 spec: {nodeName: k8s-w1, containers: [{name: c, image: x}]}
-""")
-    assert "pool" in str(e.value)
+"""
+    lab.apply(manifest)  # accepted, as the API server accepts it; the CNI refuses it on the node
+    try:
+        pod = json.loads(lab.kubectl("get pod fixed -o json"))
+        assert pod["status"]["phase"] == "Pending"
+        assert pod["status"]["containerStatuses"][0]["state"] == {"waiting": {"reason": "ContainerCreating"}}
+        with pytest.raises(LabError, match="not in a configured pool") as e:
+            lab.wait_ready("fixed", timeout=60)
+        assert "FailedCreatePodSandBox" in str(e.value)
+        events = lab.kubectl("get events --field-selector involvedObject.name=fixed,type=Warning")
+        assert "FailedCreatePodSandBox" in events and "The provided IP address is not in a configured pool" in events
+    finally:
+        lab.delete(manifest)
     assert "fixed" not in lab.kubectl("get pods")
 
 

@@ -1,6 +1,5 @@
 """Calico IPAM semantics: blocks and affinity, assignment order, borrowing, strictAffinity, tunnels."""
 
-import pytest
 
 from kanslab.emulator import ipam, pod_start
 from kanslab.emulator import resources as res
