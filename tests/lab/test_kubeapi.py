@@ -79,7 +79,11 @@ def test_applied_pod_is_networked_and_listed(lab, kubeconfig, apipod):
     ip = kubectl(kubeconfig, "get", "pod", "apipod1", "-o", "jsonpath={.status.podIP}").stdout
     assert ip == lab.pod_ip("default/apipod1")
     # the pod answers: the write went through the lab's own apply path and the dataplane followed
-    assert "Hostname: apipod1" in lab.sh("k8s-m", f"curl -s --max-time 5 http://{ip}/")
+    answer = lab.sh("k8s-m", f"curl -s --max-time 5 http://{ip}/")
+    assert answer.startswith(f"Hostname: apipod1\nIP: 127.0.0.1\nIP: ::1\nIP: {ip}\nIP: fe80::")  # as whoami lists them
+    assert "\nUser-Agent: curl/" in answer
+    # the echoed request keeps its CRLF ends (request line, Host, User-Agent, Accept, empty line)
+    assert lab.sh("k8s-m", f"curl -s --max-time 5 http://{ip}/ | tr -dc '\\r' | wc -c").strip() == "5"
     items = json.loads(kubectl(kubeconfig, "get", "pods", "-A", "-o", "json").stdout)["items"]
     assert any(p["metadata"]["name"] == "apipod1" and p["spec"]["nodeName"] == "k8s-w2" for p in items)
 

@@ -171,7 +171,7 @@ class Agent:
         ip_batch(pod_ns, [f"link set eth0 address {p['mac']}", f"addr add {p['ip']}/32 dev eth0",
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
-        self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], p["ports"])
+        self.pods.add_pod(p["key"], pod_ns, p["name"], kernel_addresses(pod_ns), p["ports"])
         self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns, "node_ns": node_ns, "ip": p["ip"],
                                        "ifname": p["ifname"]}
 
@@ -432,5 +432,20 @@ def main(argv=None) -> int:
     return 0
 
 
+
+def kernel_addresses(netns: str) -> list[str]:
+    """Every address in a namespace in the order Go's net.Interfaces()/Addrs() give them (whoami prints
+    these): interfaces by index, each one's IPv4 addresses before its IPv6 ones (the kernel's dump order)."""
+    out = subprocess.run(["ip", "-n", netns, "-j", "addr", "show"], capture_output=True, text=True,
+                         check=False).stdout
+    ips = []
+    for link in sorted(json.loads(out or "[]"), key=lambda link: link.get("ifindex", 0)):
+        infos = link.get("addr_info") or []
+        ips += [a["local"] for a in infos if a.get("family") == "inet"]
+        ips += [a["local"] for a in infos if a.get("family") == "inet6"]
+    return ips
+
+
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -118,12 +118,33 @@ class PodServer(threading.Thread):
 
 
 def whoami_body(hostname: str, ips: list[str], addr, request: bytes) -> bytes:
-    """What traefik/whoami answers: its hostname, its addresses, the caller and the request head."""
-    lines = [f"Hostname: {hostname}", "IP: 127.0.0.1"] + [f"IP: {ip}" for ip in ips]
-    lines.append(f"RemoteAddr: {addr[0]}:{addr[1]}")
+    """What traefik/whoami's whoamiHandler answers (app.go): `Hostname:`, one `IP:` line per address of
+    every interface as Go's net.Interfaces lists them (`ips`, read from the pod's kernel), `RemoteAddr:`,
+    then the request as Go's Request.Write re-serialises it, with its CRLF line ends."""
+    lines = [f"Hostname: {hostname}"] + [f"IP: {ip}" for ip in ips] + [f"RemoteAddr: {addr[0]}:{addr[1]}"]
+    return ("\n".join(lines) + "\n").encode() + go_request_write(request)
+
+
+def go_request_write(request: bytes) -> bytes:
+    """net/http's Request.Write of a request the server parsed: the request line with HTTP/1.1, Host,
+    User-Agent (Go's default when the client sent none), then the other headers with canonical keys in
+    sorted order (Header.write), each line ending in CRLF, and an empty line."""
     head = request.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].decode("latin-1")
-    lines += [ln.rstrip("\r") for ln in head.split("\n") if ln.strip()]
-    return ("\n".join(lines) + "\n").encode()
+    first, *rest = [ln.rstrip("\r") for ln in head.split("\n")]
+    method, uri = (first.split() + ["GET", "/"])[:2]
+    headers: dict[str, list[str]] = {}
+    for ln in rest:
+        if ":" in ln:
+            k, v = ln.split(":", 1)
+            key = "-".join(part.capitalize() for part in k.strip().split("-"))  # textproto.CanonicalMIMEHeaderKey
+            headers.setdefault(key, []).append(v.strip())
+    host = headers.pop("Host", [""])[0]
+    agent = headers.pop("User-Agent", ["Go-http-client/1.1"])[0]
+    for hop in ("Content-Length", "Transfer-Encoding", "Trailer"):  # written by the transfer writer, not here
+        headers.pop(hop, None)
+    out = [f"{method} {uri} HTTP/1.1", f"Host: {host}", f"User-Agent: {agent}"]
+    out += [f"{k}: {v}" for k in sorted(headers) for v in headers[k]]
+    return ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
 
 
 def _data_size(request: bytes) -> int | None:
