@@ -1,4 +1,4 @@
-"""`kanslab up|down|status|ssh|doctor|record`: the lab from a terminal."""
+"""`kanslab up|down|status|ssh|doctor|record|translate`: the lab (and the course) from a terminal."""
 
 from __future__ import annotations
 
@@ -116,6 +116,24 @@ def cmd_record(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_translate(args) -> int:
+    """Build (or check) a translated edition of the chapters from their translation files."""
+    from . import i18n
+
+    if args.todo:
+        import yaml
+
+        todo = i18n.todo(args.notebooks, args.lang)
+        with open(args.todo, "w", encoding="utf-8") as f:
+            yaml.safe_dump(todo, f, allow_unicode=True, sort_keys=False, width=120)
+        print(f"{sum(len(v) for v in todo.values())} cells to translate, written to {args.todo}")
+        return 0
+    written = i18n.build(args.notebooks, args.lang, check=args.check)
+    print(f"the {args.lang} edition is up to date" if args.check else
+          f"wrote {len(written)} chapters to {args.notebooks}/{args.lang}/")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="kanslab", description="The embedded Calico lab of the kanslab course")
     from .backends.local.names import DEFAULT_PREFIX, default_prefix
@@ -138,6 +156,13 @@ def main(argv=None) -> int:
     r.add_argument("--out", default=None, help="where transcripts go (default <notebooks>/replay)")
     r.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
     r.set_defaults(fn=cmd_record)
+    t = sub.add_parser("translate", help="build the translated edition (notebooks/<lang>/) from the chapters "
+                                         "and their translation files")
+    t.add_argument("--lang", default="ko", help="edition (default ko)")
+    t.add_argument("--notebooks", default="notebooks", help="where the chapters are (default notebooks)")
+    t.add_argument("--check", action="store_true", help="write nothing; fail when an edition is stale")
+    t.add_argument("--todo", metavar="FILE", help="write the markdown cells still to translate to FILE (YAML)")
+    t.set_defaults(fn=cmd_translate)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)
