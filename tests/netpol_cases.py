@@ -11,6 +11,7 @@ is edited in bulk, as upstream's Reachability is.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import pytest
 
@@ -378,3 +379,17 @@ INVALID = [
                                                                                  "except": ["10.244.2.0/24"]}}]}]},
      'spec.egress[0].to[0].ipBlock.except[0]: Invalid value: "10.244.2.0/24": must be a strict subset of `cidr`'),
 ]
+
+
+@contextmanager
+def applied_model(lab):
+    """The 3x3 model (POOL, NAMESPACES x POD_NAMES) on a lab, removed again however the block ends."""
+    objs = [namespace(ns) for ns in NAMESPACES] + [pod(ns, p) for ns in NAMESPACES for p in POD_NAMES]
+    try:
+        lab.apply(POOL)
+        lab.apply(objs)
+        yield
+    finally:
+        for ns in NAMESPACES:
+            lab.kubectl(f"delete namespace {ns} --ignore-not-found", check=False)
+        lab.calicoctl("delete ippool netpol-e2e", check=False)

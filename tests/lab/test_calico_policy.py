@@ -17,7 +17,7 @@ import pytest
 
 from kanslab.plot.reachability import truth_table
 from tests.calico_cases import CASES
-from tests.netpol_cases import NAMESPACES, POD_NAMES, PODS, POOL, namespace, pod
+from tests.netpol_cases import PODS, applied_model
 
 pytestmark = pytest.mark.lab
 
@@ -26,15 +26,9 @@ FAST, SURE = 0.2, 2.0
 
 @pytest.fixture(scope="module")
 def model(lab):
-    objs = [namespace(ns) for ns in NAMESPACES] + [pod(ns, p) for ns in NAMESPACES for p in POD_NAMES]
-    try:
-        lab.apply(POOL)
-        lab.apply(objs)
+    """The 3x3 model, built once for this module and removed (pods, namespaces, pool) at its end."""
+    with applied_model(lab):
         yield lab
-    finally:
-        for ns in NAMESPACES:
-            lab.kubectl(f"delete namespace {ns} --ignore-not-found", check=False)
-        lab.calicoctl("delete ippool netpol-e2e", check=False)
 
 
 def _expected(expect, port: int) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from tests.netpol_cases import NAMESPACES, POD_NAMES, PODS, POOL, namespace, np, pod
+from tests.netpol_cases import PODS, applied_model, np
 
 pytestmark = pytest.mark.lab
 
@@ -40,15 +40,9 @@ HELD_OUT = [
 
 @pytest.fixture(scope="module")
 def model(lab):
-    objs = [namespace(ns) for ns in NAMESPACES] + [pod(ns, p) for ns in NAMESPACES for p in POD_NAMES]
-    try:
-        lab.apply(POOL)
-        lab.apply(objs)
+    """The 3x3 model, built once for this module and removed (pods, namespaces, pool) at its end."""
+    with applied_model(lab):
         yield lab
-    finally:
-        for ns in NAMESPACES:
-            lab.kubectl(f"delete namespace {ns} --ignore-not-found", check=False)
-        lab.calicoctl("delete ippool netpol-e2e", check=False)
 
 
 def _sample(real, k: int, seed: int) -> list[tuple[str, str]]:

@@ -35,11 +35,10 @@ from tests.netpol_cases import (
     NODES,
     POD_NAMES,
     PODS,
-    POOL,
     Expect,
+    applied_model,
     egress_from_a,
     ingress_to_a,
-    namespace,
     np,
     ns_sel,
     pod,
@@ -55,15 +54,8 @@ FAST, SURE = 0.2, 2.0  # probe timeouts: first pass, and the second look at a mi
 @pytest.fixture(scope="module")
 def model(lab):
     """The 3x3 model, built once for this module and removed (pods, namespaces, pool) at its end."""
-    objs = [namespace(ns) for ns in NAMESPACES] + [pod(ns, p) for ns in NAMESPACES for p in POD_NAMES]
-    try:
-        lab.apply(POOL)
-        lab.apply(objs)
+    with applied_model(lab):
         yield lab
-    finally:
-        for ns in NAMESPACES:
-            lab.kubectl(f"delete namespace {ns} --ignore-not-found", check=False)
-        lab.calicoctl("delete ippool netpol-e2e", check=False)
 
 
 class _Recorder:

@@ -30,33 +30,22 @@ def _need_sshd():
 def cluster(tmp_path_factory):
     """Four sshd servers standing for the VMs (the router's host key is RSA, like older boxes)."""
     _need_sshd()
-    c = Cluster(tmp_path_factory.mktemp("vms"), VMS, {"router": "rsa"})
-    try:
-        c.start()
+    with Cluster(tmp_path_factory.mktemp("vms"), VMS, {"router": "rsa"}) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
 def pool(cluster):
-    p = SSHPool(read_ssh_config(cluster.ssh_config))
-    try:
+    with SSHPool(read_ssh_config(cluster.ssh_config)) as p:
         yield p
-    finally:
-        p.close()
 
 
 @pytest.fixture
 def lone(tmp_path):
     """One server of its own, for tests that kill and restart it."""
     _need_sshd()
-    c = Cluster(tmp_path, ["k8s-w1"])
-    try:
-        c.start()
+    with Cluster(tmp_path, ["k8s-w1"]) as c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(autouse=True)

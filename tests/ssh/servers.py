@@ -163,6 +163,14 @@ class Cluster:
                                            for s in self.servers.values()))
         return self
 
+    def __enter__(self) -> Cluster:
+        """`with Cluster(...) as c:` starts every server (start stops them again if one fails) and
+        stops them all however the block ends."""
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
     def stop(self) -> None:
         errors = []
         for s in self.servers.values():
@@ -175,3 +183,12 @@ class Cluster:
 
     def __getitem__(self, name: str) -> SSHServer:
         return self.servers[name]
+
+
+def kill_quietly(pids) -> None:
+    """SIGKILL each process that still exists (frozen sshd children a test left behind)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

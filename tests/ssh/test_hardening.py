@@ -25,7 +25,7 @@ from kanslab.backends.ssh import (
 from kanslab.backends.vagrant.inventory import read_hosts_yaml
 
 from .conftest import _need_sshd
-from .servers import SSHServer, descendants, keygen
+from .servers import SSHServer, descendants, keygen, kill_quietly
 
 
 def _hosts_yaml(tmp_path: Path, server: SSHServer, key: Path, **extra) -> Path:
@@ -182,11 +182,7 @@ def test_a_connection_that_stops_answering_fails_the_running_command_soon(lone):
         assert pool.sh("k8s-w1", "echo reconnected") == "reconnected\n"
     finally:
         pool.close()
-        for pid in frozen:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_quietly(frozen)
 
 
 def _cmdline(pid: int) -> str:

@@ -36,20 +36,14 @@ def as_user(tmp_path_factory, sudo_user):
         os.chown(p, pw.pw_uid, pw.pw_gid)
     for s in c.servers.values():
         s.config.write_text(s.config.read_text().replace("/authorized_keys\n", "/authorized_keys .ssh/authorized_keys\n"))
-    try:
-        c.start()
+    with c:
         yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture
 def upool(as_user):
-    p = SSHPool(read_ssh_config(as_user.ssh_config))
-    try:
+    with SSHPool(read_ssh_config(as_user.ssh_config)) as p:
         yield p
-    finally:
-        p.close()
 
 
 def _procs(text: str) -> list[int]:

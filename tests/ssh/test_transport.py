@@ -14,7 +14,7 @@ import pytest
 from kanslab import CommandError, NotFound
 from kanslab.backends.ssh import AuthenticationFailed, HostKeyRefused, SSHError, SSHPool, read_ssh_config
 
-from .servers import Cluster, SSHServer
+from .servers import Cluster, SSHServer, kill_quietly
 
 
 def _running(pid: int) -> bool:
@@ -202,11 +202,7 @@ def test_a_silently_dead_connection_is_replaced(lone):
         assert after != before and time.monotonic() - t0 < 8
     finally:
         pool.close()
-        for pid in frozen:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_quietly(frozen)
 
 
 def test_a_command_cut_by_the_server_dying_fails_clearly(lone):
