@@ -30,8 +30,13 @@ KINDS = (
     "IPPool", "BGPPeer", "BGPConfiguration", "FelixConfiguration", "KubeControllersConfiguration",
     "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig", "IPReservation",
     "CalicoNetworkPolicy", "GlobalNetworkPolicy",
+    # core objects a course applies (core_objects.py, workloads.py)
+    "ConfigMap", "Secret", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
+    "Deployment", "ReplicaSet", "DaemonSet",
 )
-NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy"})
+NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy",
+                              "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
+                              "Deployment", "ReplicaSet", "DaemonSet"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

@@ -107,6 +107,9 @@ def apply_pod(run: Run, obj: dict) -> Change:
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": ann},
            "spec": k8s.default_pod_spec(obj["spec"])}
+    for owned_by in ("generateName", "ownerReferences"):   # set by the controllers (workloads.py)
+        if meta.get(owned_by):
+            pod["metadata"][owned_by] = meta[owned_by]
     node, why = k8s.schedule(run.tx, run.spec, pod["spec"])
     if node is None:
         pod["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",

@@ -12,7 +12,8 @@ from . import resources as res
 from .argv import Args
 from .jsonpath import render as jsonpath_render
 from .object_output import kubectl_json, to_yaml
-from .outcomes import PLURAL, ApplyError
+from .kubeapi import tables as api_tables
+from .outcomes import KUBECTL_RESOURCE, PLURAL, ApplyError
 from .selectors import k8s_label_selector
 from .text_tables import human_duration, kubectl_table
 
@@ -28,16 +29,28 @@ for _kind, _names in {
     "Namespace": ("namespaces", "namespace", "ns"),
     "NetworkPolicy": ("networkpolicies", "networkpolicy", "netpol", "networkpolicies.networking.k8s.io",
                       "networkpolicy.networking.k8s.io"),
+    "ConfigMap": ("configmaps", "configmap", "cm"),
+    "Secret": ("secrets", "secret"),
+    "ServiceAccount": ("serviceaccounts", "serviceaccount", "sa"),
+    "Role": ("roles", "role", "roles.rbac.authorization.k8s.io"),
+    "ClusterRole": ("clusterroles", "clusterrole", "clusterroles.rbac.authorization.k8s.io"),
+    "RoleBinding": ("rolebindings", "rolebinding", "rolebindings.rbac.authorization.k8s.io"),
+    "ClusterRoleBinding": ("clusterrolebindings", "clusterrolebinding",
+                           "clusterrolebindings.rbac.authorization.k8s.io"),
+    "Deployment": ("deployments", "deployment", "deploy", "deployments.apps"),
+    "ReplicaSet": ("replicasets", "replicaset", "rs", "replicasets.apps"),
+    "DaemonSet": ("daemonsets", "daemonset", "ds", "daemonsets.apps"),
 }.items():
     for _n in _names:
         TYPES[_n] = _kind
-NOT_EMULATED_TYPES = ("services", "service", "svc", "deployments", "deployment", "deploy", "daemonsets", "ds",
-                      "replicasets", "rs", "statefulsets", "sts", "configmaps", "cm", "secrets", "endpoints", "ep",
-                      "serviceaccounts", "sa", "events", "ev", "all", "ingress", "ing", "jobs", "cronjobs",
+NOT_EMULATED_TYPES = ("services", "service", "svc", "statefulsets", "sts", "endpoints", "ep",
+                      "events", "ev", "all", "ingress", "ing", "jobs", "cronjobs",
                       "ippools", "ippool", "ipamblocks", "blockaffinities", "bgppeers", "felixconfigurations",
-                      "crd", "customresourcedefinitions", "pv", "pvc", "roles", "clusterroles")
-NAMESPACED = ("Pod", "NetworkPolicy")
-SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
+                      "crd", "customresourcedefinitions", "pv", "pvc")
+NAMESPACED = ("Pod", "NetworkPolicy", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding", "Deployment",
+              "ReplicaSet", "DaemonSet")
+SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies|configmaps|secrets|serviceaccounts|roles|"
+             "clusterroles|rolebindings|clusterrolebindings|deployments|replicasets|daemonsets [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
              "jsonpath=...] [-l SELECTOR] [--show-labels], apply -f, create -f, delete, label, patch, version, wait --for=condition=Ready "
              "(kubectl exec runs through the lab's dataplane: lab.exec)")
 VERSION_TEXT = ("Client Version: v1.30.5\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n"
@@ -116,6 +129,18 @@ HEADINGS = {
 }
 
 
+def _api_rows(kind: str, objs: list[dict], wide: bool, now: datetime) -> tuple[list[str], list[list[str]]]:
+    """The API server's Table for `kind` (kubeapi/tables.py), printed as kubectl prints a Table: priority-1
+    columns only with -o wide, headers upper-cased (a "Created At" date prints as the timestamp it is)."""
+    t = api_tables.table(kind, "", objs, "", now)
+    keep = [i for i, c in enumerate(t["columnDefinitions"]) if wide or c["priority"] == 0]
+    headings = [t["columnDefinitions"][i]["name"].upper() for i in keep]
+    rows = []
+    for r in t["rows"]:
+        rows.append([str(r["cells"][i]) for i in keep])
+    return headings, rows
+
+
 def cmd_get(argv: list[str], ctx: CliContext) -> Result:
     a = Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
                      "-l": "selector", "--selector": "selector"},
@@ -170,7 +195,7 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
                                       "metadata": {"resourceVersion": ""}}
         return rc, (to_yaml(doc) if output == "yaml" else kubectl_json(doc)), err_text
     if output == "name":
-        resource = {"NetworkPolicy": "networkpolicy.networking.k8s.io"}.get(kind, kind.lower())
+        resource = KUBECTL_RESOURCE.get(kind, kind.lower())
         return rc, "".join(f"{resource}/{o['metadata']['name']}\n" for o in objs), err_text
     if output.startswith("jsonpath="):
         template = output[len("jsonpath="):]
@@ -185,10 +210,13 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
     if output not in ("", "wide"):
         return _unsupported(f"the output format '{output}'")
     wide = output == "wide"
-    base, extra = HEADINGS[kind]
-    headings = base + (extra if wide else [])
     now = ctx.clock()
-    rows = [_row(kind, o, wide, now) for o in objs]
+    if kind in HEADINGS:
+        base, extra = HEADINGS[kind]
+        headings = base + (extra if wide else [])
+        rows = [_row(kind, o, wide, now) for o in objs]
+    else:
+        headings, rows = _api_rows(kind, objs, wide, now)
     if all_ns:
         headings = ["NAMESPACE"] + headings
         rows = [[o["metadata"].get("namespace", "")] + r for o, r in zip(objs, rows, strict=True)]

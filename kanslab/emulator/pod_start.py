@@ -13,6 +13,7 @@ import os
 
 from ..errors import InvalidInput
 from . import k8s_objects as k8s
+from . import workload_status
 from .outcomes import ApplyError
 
 SETTING = "pod_start_delay_ms"
@@ -87,5 +88,5 @@ def start(ds, namespace: str, name: str, uid: str) -> str | None:
             k8s.start_pod(tx, pod, pod["spec"]["nodeName"], str(tx.revision()))
         except ApplyError as e:
             return str(e)
-        tx.put(pod)
+        workload_status.refresh_for_pod(tx, tx.put(pod))
     return None

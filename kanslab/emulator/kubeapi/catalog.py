@@ -71,6 +71,11 @@ KNOWN = (
     Resource("apps", "v1", "replicasets", "replicaset", "ReplicaSet", "ReplicaSet", True, ("rs",),
              categories=("all",)),
     Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", "EndpointSlice", True),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding",
+             "ClusterRoleBinding", False),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", "ClusterRole", False),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", "RoleBinding", True),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", "Role", True),
     Resource("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", "NetworkPolicy", True,
              ("netpol",)),
 )
@@ -78,7 +83,7 @@ KNOWN = (
 SUBRESOURCES = {"pods": (("log", "Pod", ("get",)), ("exec", "PodExecOptions", ("create", "get")),
                          ("status", "Pod", ("get", "patch", "update")))}
 # the preferred version of each group, in kube-apiserver's discovery order
-GROUP_ORDER = ("apps", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io")
+GROUP_ORDER = ("apps", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io", "rbac.authorization.k8s.io")
 
 
 def served() -> list[Resource]:

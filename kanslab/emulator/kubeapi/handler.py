@@ -266,6 +266,14 @@ class KubeAPI:
         reason = {"CNIError": "InternalError", "NotEmulated": "Invalid", "UnknownKind": "NotFound"}.get(
             e.status, e.status)
         code = _REASON_CODE.get(e.status, 422)
+        causes = getattr(e, "causes", None)
+        if causes:   # field errors: kubectl prints `The <Kind> "<name>" is invalid: <field>: <message>` from them
+            r = next((r for r in catalog.KNOWN if r.kind == e.kind), None)
+            qualified = f"{e.kind}.{r.group}" if r is not None and r.group else e.kind
+            msg = e.reason.split(" is invalid: ", 1)[-1]
+            return status(code, reason, f'{qualified} "{e.name}" is invalid: {msg}',
+                          {"name": e.name, "group": r.group if r else "", "kind": e.kind,
+                           "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]})
         return status(code, reason, e.reason, {"name": e.name, "kind": e.kind.lower() + "s"})
 
     # ------------------------------------------------------------------ subresources
