@@ -89,6 +89,18 @@ class Transaction:
             self._conn.execute("ROLLBACK TO trial")
             self._conn.execute("RELEASE trial")
 
+    @contextmanager
+    def savepoint(self) -> Iterator[Transaction]:
+        """Writes inside are undone if the block raises (and the exception propagates); kept otherwise."""
+        self._conn.execute("SAVEPOINT part")
+        try:
+            yield self
+        except BaseException:
+            self._conn.execute("ROLLBACK TO part")
+            self._conn.execute("RELEASE part")
+            raise
+        self._conn.execute("RELEASE part")
+
     def setting(self, key: str, default: int = 0) -> int:
         """A lab-wide integer setting (kept beside the revision, outside the objects)."""
         row = self._conn.execute("SELECT value FROM meta WHERE key=?", (f"setting:{key}",)).fetchone()

@@ -141,7 +141,25 @@ def _api_rows(kind: str, objs: list[dict], wide: bool, now: datetime) -> tuple[l
     return headings, rows
 
 
-def cmd_get(argv: list[str], ctx: CliContext) -> Result:
+def _get_many(argv: list[str], words: list[str], ctx: CliContext) -> Result:
+    """`kubectl get ds,deploy,rs`: one table per type, names as <resource>/<name>, a blank line between."""
+    outs, errs, rc = [], "", 0
+    for w in words:
+        i = argv.index(",".join(words))
+        r, out, err = cmd_get(argv[:i] + [w] + argv[i + 1:], ctx, show_kind=True)
+        rc = max(rc, r)
+        if out:
+            outs.append(out)
+        elif not err.startswith("No resources found"):
+            errs += err
+    if not outs and not errs:
+        a = Args(argv, {"-n": "namespace", "--namespace": "namespace"}, {"-A": "all"}, bool_switches=True)
+        where = "" if a.opts.get("all") else f" in {a.opts.get('namespace') or 'default'} namespace"
+        return rc, "", f"No resources found{where}.\n"
+    return rc, "\n".join(outs), errs
+
+
+def cmd_get(argv: list[str], ctx: CliContext, show_kind: bool = False) -> Result:
     a = Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
                      "-l": "selector", "--selector": "selector"},
               {"-A": "all", "--all-namespaces": "all", "--show-labels": "labels", "--no-headers": "noheaders"}, bool_switches=True)
@@ -151,6 +169,8 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
         return 1, "", ("You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete "
                        "list of supported resources.\n\nerror: Required resource not specified.\n")
     word, names = a.pos[0], a.pos[1:]
+    if "," in word and not names and all(TYPES.get(w.lower()) for w in word.split(",")):
+        return _get_many(argv, word.split(","), ctx)
     if "/" in word and not names:
         word, name = word.split("/", 1)
         names = [name]
@@ -217,6 +237,9 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
         rows = [_row(kind, o, wide, now) for o in objs]
     else:
         headings, rows = _api_rows(kind, objs, wide, now)
+    if show_kind:
+        for r in rows:
+            r[0] = f"{KUBECTL_RESOURCE.get(kind, kind.lower())}/{r[0]}"
     if all_ns:
         headings = ["NAMESPACE"] + headings
         rows = [[o["metadata"].get("namespace", "")] + r for o, r in zip(objs, rows, strict=True)]

@@ -130,6 +130,7 @@ def apply_workload(run: Run, kind: str, obj: dict) -> Change:
     if old is not None and old["spec"] == spec and not meta_changed(old, labels, ann):
         reconcile(run, old)   # a pod deleted meanwhile comes back, as the controller would do
         return Change(kind, name, ns, "unchanged")
+    run.controller_warnings = []
     generation = 1 if old is None else old["metadata"].get("generation", 1) + (old["spec"] != spec)
     new = {"apiVersion": "apps/v1", "kind": kind,
            "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": ann,
@@ -137,7 +138,8 @@ def apply_workload(run: Run, kind: str, obj: dict) -> Change:
     if old is not None and old.get("status"):
         new["status"] = old["status"]
     reconcile(run, run.tx.put(new))
-    return Change(kind, name, ns, "configured" if old else "created")
+    return Change(kind, name, ns, "configured" if old else "created",
+                  warning="; ".join(dict.fromkeys(run.controller_warnings)))
 
 
 def reconcile(run: Run, obj: dict) -> None:
@@ -220,7 +222,16 @@ def _new_pod(run: Run, owner: dict, base: str, template: dict, node: str | None 
         ip = next(f.ip for f in run.spec.nodes if f.name == node)
         tx.put(run_on_host(tx.put(pod), ip))
         return
-    apply_pod(Run(tx, run.spec, "create"), pod)
+    try:
+        with tx.savepoint():
+            apply_pod(Run(tx, run.spec, "create"), pod)
+    except ApplyError as e:
+        # on a cluster the pod would exist and wait (an event says why); the lab leaves it out and says so
+        # on the owner's apply, and the owner's status counts one pod fewer
+        warnings = getattr(run, "controller_warnings", None)
+        if warnings is not None:
+            warnings.append(f"{owner['kind'].lower()}/{owner['metadata']['name']} could not create pod {name}: "
+                            f"{e.reason}")
 
 
 def delete_pod(tx, pod: dict) -> None:
