@@ -32,11 +32,11 @@ KINDS = (
     "CalicoNetworkPolicy", "GlobalNetworkPolicy",
     # core objects a course applies (core_objects.py, workloads.py)
     "ConfigMap", "Secret", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-    "Deployment", "ReplicaSet", "DaemonSet",
+    "Deployment", "ReplicaSet", "DaemonSet", "Event",
 )
 NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy",
                               "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
-                              "Deployment", "ReplicaSet", "DaemonSet"})
+                              "Deployment", "ReplicaSet", "DaemonSet", "Event"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

@@ -93,6 +93,11 @@ def ensure_owners(tx, node_count: int) -> list[str]:
     if tx.list("DaemonSet", NAMESPACE) or tx.list("Deployment", NAMESPACE):
         return []
     made = []
+    # the ServiceAccounts the pods run as: calico.yaml's three, kubeadm's coredns and kube-proxy
+    for sa in ("calico-cni-plugin", "calico-kube-controllers", "calico-node", "coredns", "kube-proxy"):
+        if tx.get("ServiceAccount", sa, NAMESPACE) is None:
+            tx.put({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": NAMESPACE}})
+            made.append(f"serviceaccount/{sa} created")
     dns_ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
                  {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
                  {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]

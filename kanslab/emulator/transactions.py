@@ -103,7 +103,7 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         for pod in tx.list("Pod", name):
             k8s.stop_pod(tx, pod)
             tx.delete("Pod", pod["metadata"]["name"], name)
-        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy", *workloads.KINDS, *CORE_KINDS):
+        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy", "Event", *workloads.KINDS, *CORE_KINDS):
             if pkind.startswith("Cluster"):
                 continue
             for pol in tx.list(pkind, name):

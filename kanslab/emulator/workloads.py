@@ -18,8 +18,8 @@ from __future__ import annotations
 import copy
 import json
 
+from . import controller_events, workload_status as ws
 from . import k8s_objects as k8s
-from . import workload_status as ws
 from .k8s_apply import apply_pod
 from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
 from .kube_system import name_suffix, run_on_host
@@ -174,13 +174,20 @@ def _reconcile_deployment(run: Run, dep: dict) -> None:
     surge = _surge(dep, want)
     current["metadata"]["annotations"].update({"deployment.kubernetes.io/desired-replicas": str(want),
                                                "deployment.kubernetes.io/max-replicas": str(want + surge)})
+    scaled = current["spec"]["replicas"] if "uid" in current["metadata"] else 0
     if current["spec"]["replicas"] != want:
         current["spec"]["replicas"] = want
         current["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
     current = tx.put(current)
+    if scaled != want:
+        controller_events.record(tx, dep, "ScalingReplicaSet", f"Scaled {'up' if want > scaled else 'down'} replica "
+                                 f"set {current['metadata']['name']} to {want} from {scaled}" if scaled else
+                                 f"Scaled up replica set {current['metadata']['name']} to {want}")
     _reconcile_replicaset(run, current)
     for r in rss:
         if r["metadata"]["name"] != current["metadata"]["name"] and r["spec"].get("replicas"):
+            controller_events.record(tx, dep, "ScalingReplicaSet", f"Scaled down replica set "
+                                     f"{r['metadata']['name']} to 0 from {r['spec']['replicas']}")
             r["spec"]["replicas"] = 0
             r["metadata"]["generation"] = r["metadata"].get("generation", 1) + 1
             _reconcile_replicaset(run, tx.put(r))
@@ -225,6 +232,7 @@ def _new_pod(run: Run, owner: dict, base: str, template: dict, node: str | None 
     try:
         with tx.savepoint():
             apply_pod(Run(tx, run.spec, "create"), pod)
+        controller_events.record(tx, owner, "SuccessfulCreate", f"Created pod: {name}")
     except ApplyError as e:
         # on a cluster the pod would exist and wait (an event says why); the lab leaves it out and says so
         # on the owner's apply, and the owner's status counts one pod fewer
@@ -247,6 +255,7 @@ def _reconcile_replicaset(run: Run, rs: dict) -> None:
         _new_pod(run, rs, rs["metadata"]["name"], rs["spec"]["template"])
     for pod in pods[want:][::-1] if len(pods) > want else []:
         delete_pod(tx, pod)   # the newest go first (controller.ActivePods ranking, roughly)
+        controller_events.record(tx, rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
     ws.refresh_replicaset(tx, tx.get("ReplicaSet", rs["metadata"]["name"], rs["metadata"]["namespace"]))
 
 
@@ -279,6 +288,7 @@ def _reconcile_daemonset(run: Run, ds: dict) -> None:
         stale = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision_hash
         if node not in nodes or stale:
             delete_pod(tx, pod)
+            controller_events.record(tx, ds, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
     have = {n: p for n, p in have.items() if n in nodes and tx.get("Pod", p["metadata"]["name"],
                                                                    p["metadata"]["namespace"])}
     for node in nodes:

@@ -227,3 +227,22 @@ def test_namespace_deletion_takes_its_workloads(tmp_path):
     assert len(_pods(lab, "apps")) == 2
     res.delete_object(lab.ds, lab.topology, "Namespace", "apps")
     assert lab.ds.list("Deployment", "apps") == [] and lab.ds.list("Pod", "apps") == []
+
+
+def test_controllers_record_their_events(tmp_path):
+    from kanslab.emulator.kubeapi import KubeAPI
+
+    lab = cli_lab(tmp_path)
+    kctl(lab, "apply -f -", DEPLOY % 2)
+    kctl(lab, "apply -f -", DEPLOY % 1)
+    api = KubeAPI(lab.ds, lab.topology)
+    evs = api.handle("GET", "/api/v1/namespaces/default/events", "fieldSelector=involvedObject.kind%3DDeployment",
+                     {"accept": "application/json"}, b"").body["items"]
+    rs = lab.ds.list("ReplicaSet", "default")[0]["metadata"]["name"]
+    assert [(e["reason"], e["message"], e["source"]["component"]) for e in evs] == [
+        ("ScalingReplicaSet", f"Scaled up replica set {rs} to 2", "deployment-controller"),
+        ("ScalingReplicaSet", f"Scaled down replica set {rs} to 1 from 2", "deployment-controller")]
+    rs_events = [e["reason"] for e in lab.ds.list("Event", "default") if e["involvedObject"]["kind"] == "ReplicaSet"]
+    assert rs_events == ["SuccessfulCreate", "SuccessfulCreate", "SuccessfulDelete"]
+    assert {"calico-node", "coredns", "kube-proxy"} <= {o["metadata"]["name"]
+                                                         for o in lab.ds.list("ServiceAccount", "kube-system")}
