@@ -9,8 +9,8 @@ from . import calico_objects as co
 from . import ipam
 from . import k8s_objects as k8s
 from .cluster import cluster_spec
-from .datastore import Datastore
 from .core_objects import ensure_namespace_defaults
+from .datastore import Datastore
 from .kube_system import ensure_kube_system
 from .kube_system_owners import ensure_owners
 

@@ -11,8 +11,8 @@ from ..errors import InvalidInput
 from . import resources as res
 from .argv import Args
 from .jsonpath import render as jsonpath_render
-from .object_output import kubectl_json, to_yaml
 from .kubeapi import tables as api_tables
+from .object_output import kubectl_json, to_yaml
 from .outcomes import KUBECTL_RESOURCE, PLURAL, ApplyError
 from .selectors import k8s_label_selector
 from .text_tables import human_duration, kubectl_table

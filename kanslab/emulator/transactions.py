@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ipam
+from . import ipam, workloads
 from . import k8s_objects as k8s
-from . import workloads
 from .calico_apply import apply_calico, apply_calico_node, apply_calico_policy, calico_node
 from .cluster import cluster_spec
 from .core_objects import CONTENT as CORE_KINDS

@@ -18,8 +18,9 @@ from __future__ import annotations
 import copy
 import json
 
-from . import controller_events, workload_status as ws
+from . import controller_events
 from . import k8s_objects as k8s
+from . import workload_status as ws
 from .k8s_apply import apply_pod
 from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
 from .kube_system import name_suffix, run_on_host

@@ -246,3 +246,16 @@ def test_controllers_record_their_events(tmp_path):
     assert rs_events == ["SuccessfulCreate", "SuccessfulCreate", "SuccessfulDelete"]
     assert {"calico-node", "coredns", "kube-proxy"} <= {o["metadata"]["name"]
                                                          for o in lab.ds.list("ServiceAccount", "kube-system")}
+
+
+def test_status_follows_pods_that_start_later(tmp_path):
+    from kanslab.emulator import pod_start
+
+    lab = cli_lab(tmp_path)
+    pod_start.set_delay(lab.ds, 5)
+    kctl(lab, "apply -f -", DEPLOY % 2)
+    assert kctl(lab, "get deploy web")[1].splitlines()[1].split()[1:4] == ["0/2", "2", "0"]
+    for p in _pods(lab):
+        assert pod_start.start(lab.ds, "default", p["metadata"]["name"], p["metadata"]["uid"]) is None
+    assert kctl(lab, "get deploy web")[1].splitlines()[1].split()[1:4] == ["2/2", "2", "2"]
+    assert _json(lab, "get rs -o json")["items"][0]["status"]["readyReplicas"] == 2
