@@ -252,3 +252,19 @@ def test_rbac_and_apps_objects_through_the_api(api):
         ["alice", "", "default/default"]
     ds = call(api, "GET", "/apis/apps/v1/namespaces/kube-system/daemonsets", accept=TABLE).body
     assert [r["cells"][:4] for r in ds["rows"]] == [["calico-node", 4, 4, 4], ["kube-proxy", 4, 4, 4]]
+
+
+def test_scale_subresource_changes_the_pod_count(api):
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "w", "image": "traefik/whoami"}]}}}}
+    assert call(api, "POST", "/apis/apps/v1/namespaces/default/deployments", body=dep).code == 201
+    path = "/apis/apps/v1/namespaces/default/deployments/web/scale"
+    assert call(api, "GET", path).body["spec"] == {"replicas": 1}
+    r = call(api, "PATCH", path, body={"spec": {"replicas": 3}}, ctype="application/merge-patch+json")
+    assert r.code == 200 and r.body["spec"]["replicas"] == 3 and r.body["status"]["selector"] == "app=web"
+    pods = call(api, "GET", "/api/v1/namespaces/default/pods", "labelSelector=app%3Dweb").body["items"]
+    assert len(pods) == 3
+    assert call(api, "PATCH", path, body={"spec": {"replicas": -1}},
+                ctype="application/merge-patch+json").code == 422
