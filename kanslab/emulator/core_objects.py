@@ -49,8 +49,30 @@ def invalid(kind: str, name: str, ns: str | None, causes: list[tuple[str, str]])
 
 
 def undecodable(kind: str, name: str, ns: str | None, why: str) -> ApplyError:
-    return ApplyError(kind, name, f'{kind} in version "v1" cannot be handled as a {kind}: {why}', namespace=ns,
-                      status="BadRequest")
+    return ApplyError(kind, name, f'{kind} in version "v1" cannot be handled as a {kind}: {why}',
+                      namespace=ns, status="BadRequest")
+
+
+# fields each kind's Go type has besides apiVersion/kind/metadata (k8s.io/api core/v1, rbac/v1, apps/v1)
+FIELDS = {**{k: set(v) for k, v in CONTENT.items()}, "Secret": {"data", "stringData", "type", "immutable"},
+          "Deployment": {"spec", "status"}, "ReplicaSet": {"spec", "status"}, "DaemonSet": {"spec", "status"}}
+SPEC_FIELDS = {"Deployment": {"replicas", "selector", "template", "strategy", "minReadySeconds",
+                              "revisionHistoryLimit", "paused", "progressDeadlineSeconds"},
+               "ReplicaSet": {"replicas", "minReadySeconds", "selector", "template"},
+               "DaemonSet": {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"}}
+
+
+def check_known_fields(kind: str, obj: dict) -> None:
+    """kubectl sends fieldValidation=Strict: an unknown field is refused, not dropped (a typo like `datas`)."""
+    meta = obj.get("metadata") or {}
+    name, ns = meta.get("name", ""), None if kind in CLUSTER_SCOPED else meta.get("namespace") or "default"
+    unknown = [k for k in obj if k not in FIELDS[kind] | {"apiVersion", "kind", "metadata"}]
+    spec = obj.get("spec")
+    if kind in SPEC_FIELDS and isinstance(spec, dict):
+        unknown += [f"spec.{k}" for k in spec if k not in SPEC_FIELDS[kind]]
+    if unknown:
+        raise undecodable(kind, name, ns, "strict decoding error: " + ", ".join(f'unknown field "{f}"'
+                                                                              for f in unknown))
 
 
 def _go_type(v: object) -> str:
@@ -240,6 +262,7 @@ def apply_core(run: Run, kind: str, obj: dict) -> Change:
     name = meta["name"]
     ns = None if kind in CLUSTER_SCOPED else (meta.get("namespace") or "default")
     k8s.check_k8s_name(kind, name, ns)
+    check_known_fields(kind, obj)
     if ns is not None and run.tx.get("Namespace", ns) is None:
         raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
     old = run.tx.get(kind, name, ns)

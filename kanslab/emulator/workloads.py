@@ -21,6 +21,7 @@ import json
 from . import controller_events
 from . import k8s_objects as k8s
 from . import workload_status as ws
+from .core_objects import check_known_fields
 from .k8s_apply import apply_pod
 from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
 from .kube_system import name_suffix, run_on_host
@@ -120,6 +121,7 @@ def apply_workload(run: Run, kind: str, obj: dict) -> Change:
     meta = obj["metadata"]
     name, ns = meta["name"], meta.get("namespace") or "default"
     k8s.check_k8s_name(kind, name, ns)
+    check_known_fields(kind, obj)
     if run.tx.get("Namespace", ns) is None:
         raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
     old = run.tx.get(kind, name, ns)
