@@ -81,6 +81,10 @@ def apply_pod(run: Run, obj: dict) -> Change:
     k8s.validate_pod(obj, run.spec)
     if run.tx.get("Namespace", ns) is None:
         raise ApplyError("Pod", name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
+    sa = obj["spec"].get("serviceAccountName") or obj["spec"].get("serviceAccount")
+    if sa and sa != "default" and run.tx.get("ServiceAccount", sa, ns) is None:   # the ServiceAccount admission
+        raise ApplyError("Pod", name, f'pods "{name}" is forbidden: error looking up service account {ns}/{sa}: '
+                         f'serviceaccount "{sa}" not found', namespace=ns, status="Forbidden")
     old = run.tx.get("Pod", name, ns)
     if old is not None:
         if run.mode == "create":

@@ -263,3 +263,14 @@ def test_status_follows_pods_that_start_later(tmp_path):
         assert pod_start.start(lab.ds, "default", p["metadata"]["name"], p["metadata"]["uid"]) is None
     assert kctl(lab, "get deploy web")[1].splitlines()[1].split()[1:4] == ["2/2", "2", "2"]
     assert _json(lab, "get rs -o json")["items"][0]["status"]["readyReplicas"] == 2
+
+
+def test_a_pod_needs_its_service_account(tmp_path):
+    lab = cli_lab(tmp_path)
+    pod = ("apiVersion: v1\nkind: Pod\nmetadata: {name: prom}\nspec:\n  serviceAccountName: prometheus\n"
+           "  containers: [{name: c, image: prom/prometheus}]\n")
+    rc, _, err = kctl(lab, "apply -f -", pod)
+    assert rc == 1 and 'error looking up service account default/prometheus: serviceaccount "prometheus" not found' in err
+    assert lab.ds.get("Pod", "prom", "default") is None
+    kctl(lab, "apply -f -", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: prometheus}\n")
+    assert kctl(lab, "apply -f -", pod)[1] == "pod/prom created\n"
