@@ -9,8 +9,10 @@ from . import calico_objects as co
 from . import ipam
 from . import k8s_objects as k8s
 from .cluster import cluster_spec
+from .core_objects import ensure_namespace_defaults
 from .datastore import Datastore
 from .kube_system import ensure_kube_system
+from .kube_system_owners import ensure_owners
 
 
 def bootstrap(ds: Datastore, topology: Any) -> list[str]:
@@ -47,5 +49,8 @@ def bootstrap(ds: Datastore, topology: Any) -> list[str]:
             made.append("kubecontrollersconfiguration.projectcalico.org/default created")
         ipam.reconcile_tunnel_addrs(tx, spec)
         made += ensure_kube_system(tx, spec)
+        made += ensure_owners(tx, len(spec.nodes))
+        for ns in tx.list("Namespace"):   # kube-controller-manager's serviceaccounts controller
+            ensure_namespace_defaults(tx, ns["metadata"]["name"])
     return made
 

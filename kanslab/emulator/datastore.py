@@ -29,9 +29,14 @@ KINDS = (
     "Namespace", "Pod", "Node", "NetworkPolicy",
     "IPPool", "BGPPeer", "BGPConfiguration", "FelixConfiguration", "KubeControllersConfiguration",
     "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig", "IPReservation",
-    "CalicoNetworkPolicy", "GlobalNetworkPolicy", "Event",
+    "CalicoNetworkPolicy", "GlobalNetworkPolicy",
+    # core objects a course applies (core_objects.py, workloads.py)
+    "ConfigMap", "Secret", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
+    "Deployment", "ReplicaSet", "DaemonSet", "Event",
 )
-NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy", "Event"})
+NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy",
+                              "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
+                              "Deployment", "ReplicaSet", "DaemonSet", "Event"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -85,17 +90,16 @@ class Transaction:
             self._conn.execute("RELEASE trial")
 
     @contextmanager
-    def attempt(self) -> Iterator[Transaction]:
-        """Writes inside are kept when the block ends normally and undone when it raises (a SAVEPOINT):
-        to try a change whose failure must leave no trace, inside a larger transaction."""
-        self._conn.execute("SAVEPOINT attempt")
+    def savepoint(self) -> Iterator[Transaction]:
+        """Writes inside are undone if the block raises (and the exception propagates); kept otherwise."""
+        self._conn.execute("SAVEPOINT part")
         try:
             yield self
         except BaseException:
-            self._conn.execute("ROLLBACK TO attempt")
-            self._conn.execute("RELEASE attempt")
+            self._conn.execute("ROLLBACK TO part")
+            self._conn.execute("RELEASE part")
             raise
-        self._conn.execute("RELEASE attempt")
+        self._conn.execute("RELEASE part")
 
     def setting(self, key: str, default: int = 0) -> int:
         """A lab-wide integer setting (kept beside the revision, outside the objects)."""

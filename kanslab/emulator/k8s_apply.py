@@ -81,6 +81,10 @@ def apply_pod(run: Run, obj: dict) -> Change:
     k8s.validate_pod(obj, run.spec)
     if run.tx.get("Namespace", ns) is None:
         raise ApplyError("Pod", name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
+    sa = obj["spec"].get("serviceAccountName") or obj["spec"].get("serviceAccount")
+    if sa and sa != "default" and run.tx.get("ServiceAccount", sa, ns) is None:   # the ServiceAccount admission
+        raise ApplyError("Pod", name, f'pods "{name}" is forbidden: error looking up service account {ns}/{sa}: '
+                         f'serviceaccount "{sa}" not found', namespace=ns, status="Forbidden")
     old = run.tx.get("Pod", name, ns)
     if old is not None:
         if run.mode == "create":
@@ -107,6 +111,9 @@ def apply_pod(run: Run, obj: dict) -> Change:
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": ann},
            "spec": k8s.default_pod_spec(obj["spec"])}
+    for owned_by in ("generateName", "ownerReferences"):   # set by the controllers (workloads.py)
+        if meta.get(owned_by):
+            pod["metadata"][owned_by] = meta[owned_by]
     node, why = k8s.schedule(run.tx, run.spec, pod["spec"])
     if node is None:
         pod["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",

@@ -11,7 +11,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from . import ipam
+from . import ipam, node_capacity
 from .cluster import ClusterSpec, NodeFacts
 from .outcomes import ApplyError
 
@@ -124,6 +124,7 @@ def build_node(spec: ClusterSpec, facts: NodeFacts, index: int) -> dict:
             "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
                             "message": "kubelet is posting ready status"}],
             "nodeInfo": dict(NODE_INFO),
+            **dict(zip(("capacity", "allocatable"), node_capacity.capacity(facts.role), strict=True)),
         },
     }
 

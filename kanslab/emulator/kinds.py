@@ -14,7 +14,14 @@ from .cluster import ClusterSpec
 from .outcomes import PLURAL, ApplyError
 
 K8S_KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Pod"): "Pod", ("v1", "Node"): "Node",
-             ("networking.k8s.io/v1", "NetworkPolicy"): "NetworkPolicy"}
+             ("networking.k8s.io/v1", "NetworkPolicy"): "NetworkPolicy",
+             ("v1", "ConfigMap"): "ConfigMap", ("v1", "Secret"): "Secret", ("v1", "ServiceAccount"): "ServiceAccount",
+             ("rbac.authorization.k8s.io/v1", "Role"): "Role",
+             ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
+             ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
+             ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "ClusterRoleBinding",
+             ("apps/v1", "Deployment"): "Deployment", ("apps/v1", "ReplicaSet"): "ReplicaSet",
+             ("apps/v1", "DaemonSet"): "DaemonSet"}
 CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "BGPConfiguration",
                 "FelixConfiguration": "FelixConfiguration",
                 "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode",
@@ -22,9 +29,8 @@ CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "B
                 "GlobalNetworkPolicy": "GlobalNetworkPolicy"}
 CALICO_CANONICAL = frozenset(CALICO_KINDS.values())
 # kinds real clusters have but the lab does not emulate: refused with a clear message, not "no matches"
-KNOWN_ELSEWHERE = {"Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob", "Service",
-                   "Endpoints", "EndpointSlice", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
-                   "ClusterRole", "ClusterRoleBinding", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
+KNOWN_ELSEWHERE = {"StatefulSet", "Job", "CronJob", "Service",
+                   "Endpoints", "EndpointSlice", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
                    "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
                    "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",
                    "IPAMConfiguration", "StagedNetworkPolicy", "ServiceMonitor"}
@@ -41,7 +47,8 @@ def classify(obj: dict, only: str | None) -> str:
     if canonical is None:
         if kind in KNOWN_ELSEWHERE:
             err = ApplyError(kind, name, f"the embedded lab does not emulate {kind} ({api}); it runs Pods, "
-                             "Namespaces, NetworkPolicies, Nodes and the Calico resources IPPool, BGPPeer, "
+                             "Namespaces, NetworkPolicies, Nodes, ConfigMaps, Secrets, ServiceAccounts, RBAC "
+                             "objects, Deployments, ReplicaSets, DaemonSets and the Calico resources IPPool, BGPPeer, "
                              "BGPConfiguration, FelixConfiguration, KubeControllersConfiguration, "
                              "IPReservation, NetworkPolicy, GlobalNetworkPolicy",
                              status="NotEmulated")

@@ -81,7 +81,7 @@ def _pod(name: str, node: str, app: str, labels: dict, owner: dict, *, host_netw
             "spec": spec}
 
 
-def _run_on_host(pod: dict, node_ip: str) -> dict:
+def run_on_host(pod: dict, node_ip: str) -> dict:
     """A hostNetwork pod's status: Running with the node's address as its pod IP."""
     started = k8s.now()
     pod["status"] = {
@@ -116,13 +116,13 @@ def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
         owner = pod["metadata"]["ownerReferences"][0]
         owner.pop("blockOwnerDeletion")   # a mirror pod's owner is its Node, by the Node's uid
         owner["uid"] = (tx.get("Node", cp.name) or {}).get("metadata", {}).get("uid", owner["uid"])
-        put(_run_on_host(pod, cp.ip))
+        put(run_on_host(pod, cp.ip))
     for n in spec.nodes:
         for app in ("calico-node", "kube-proxy"):
             pod = _pod(f"{app}-{name_suffix(app, n.name)}", n.name, app,
                        {"k8s-app": app, "pod-template-generation": "1"}, _owner("DaemonSet", app),
                        host_network=True, service_account=app, priority="system-node-critical")
-            put(_run_on_host(pod, n.ip))
+            put(run_on_host(pod, n.ip))
     dns_ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
                  {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
                  {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]

@@ -12,8 +12,9 @@ from . import kubectl_via_api as via_api
 from . import resources as res
 from .argv import Args
 from .jsonpath import render as jsonpath_render
+from .kubeapi import tables as api_tables
 from .object_output import kubectl_json, to_yaml
-from .outcomes import PLURAL, ApplyError
+from .outcomes import KUBECTL_RESOURCE, PLURAL, ApplyError
 from .selectors import k8s_label_selector
 from .text_tables import human_duration, kubectl_table
 
@@ -29,16 +30,28 @@ for _kind, _names in {
     "Namespace": ("namespaces", "namespace", "ns"),
     "NetworkPolicy": ("networkpolicies", "networkpolicy", "netpol", "networkpolicies.networking.k8s.io",
                       "networkpolicy.networking.k8s.io"),
+    "ConfigMap": ("configmaps", "configmap", "cm"),
+    "Secret": ("secrets", "secret"),
+    "ServiceAccount": ("serviceaccounts", "serviceaccount", "sa"),
+    "Role": ("roles", "role", "roles.rbac.authorization.k8s.io"),
+    "ClusterRole": ("clusterroles", "clusterrole", "clusterroles.rbac.authorization.k8s.io"),
+    "RoleBinding": ("rolebindings", "rolebinding", "rolebindings.rbac.authorization.k8s.io"),
+    "ClusterRoleBinding": ("clusterrolebindings", "clusterrolebinding",
+                           "clusterrolebindings.rbac.authorization.k8s.io"),
+    "Deployment": ("deployments", "deployment", "deploy", "deployments.apps"),
+    "ReplicaSet": ("replicasets", "replicaset", "rs", "replicasets.apps"),
+    "DaemonSet": ("daemonsets", "daemonset", "ds", "daemonsets.apps"),
 }.items():
     for _n in _names:
         TYPES[_n] = _kind
-NOT_EMULATED_TYPES = ("services", "service", "svc", "deployments", "deployment", "deploy", "daemonsets", "ds",
-                      "replicasets", "rs", "statefulsets", "sts", "configmaps", "cm", "secrets", "endpoints", "ep",
-                      "serviceaccounts", "sa", "all", "ingress", "ing", "jobs", "cronjobs",
+NOT_EMULATED_TYPES = ("services", "service", "svc", "statefulsets", "sts", "endpoints", "ep",
+                      "all", "ingress", "ing", "jobs", "cronjobs",
                       "ippools", "ippool", "ipamblocks", "blockaffinities", "bgppeers", "felixconfigurations",
-                      "crd", "customresourcedefinitions", "pv", "pvc", "roles", "clusterroles")
-NAMESPACED = ("Pod", "NetworkPolicy")
-SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
+                      "crd", "customresourcedefinitions", "pv", "pvc")
+NAMESPACED = ("Pod", "NetworkPolicy", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding", "Deployment",
+              "ReplicaSet", "DaemonSet")
+SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies|configmaps|secrets|serviceaccounts|roles|"
+             "clusterroles|rolebindings|clusterrolebindings|deployments|replicasets|daemonsets [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
              "jsonpath=...] [-l SELECTOR] [--show-labels], apply -f, create -f, delete, label, patch, version, wait --for=condition=Ready "
              "(kubectl exec runs through the lab's dataplane: lab.exec)")
 VERSION_TEXT = ("Client Version: v1.30.5\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n"
@@ -117,7 +130,37 @@ HEADINGS = {
 }
 
 
-def cmd_get(argv: list[str], ctx: CliContext) -> Result:
+def _api_rows(kind: str, objs: list[dict], wide: bool, now: datetime) -> tuple[list[str], list[list[str]]]:
+    """The API server's Table for `kind` (kubeapi/tables.py), printed as kubectl prints a Table: priority-1
+    columns only with -o wide, headers upper-cased (a "Created At" date prints as the timestamp it is)."""
+    t = api_tables.table(kind, "", objs, "", now)
+    keep = [i for i, c in enumerate(t["columnDefinitions"]) if wide or c["priority"] == 0]
+    headings = [t["columnDefinitions"][i]["name"].upper() for i in keep]
+    rows = []
+    for r in t["rows"]:
+        rows.append([str(r["cells"][i]) for i in keep])
+    return headings, rows
+
+
+def _get_many(argv: list[str], words: list[str], ctx: CliContext) -> Result:
+    """`kubectl get ds,deploy,rs`: one table per type, names as <resource>/<name>, a blank line between."""
+    outs, errs, rc = [], "", 0
+    for w in words:
+        i = argv.index(",".join(words))
+        r, out, err = cmd_get(argv[:i] + [w] + argv[i + 1:], ctx, show_kind=True)
+        rc = max(rc, r)
+        if out:
+            outs.append(out)
+        elif not err.startswith("No resources found"):
+            errs += err
+    if not outs and not errs:
+        a = Args(argv, {"-n": "namespace", "--namespace": "namespace"}, {"-A": "all"}, bool_switches=True)
+        where = "" if a.opts.get("all") else f" in {a.opts.get('namespace') or 'default'} namespace"
+        return rc, "", f"No resources found{where}.\n"
+    return rc, "\n".join(outs), errs
+
+
+def cmd_get(argv: list[str], ctx: CliContext, show_kind: bool = False) -> Result:
     a = Args(argv, {"-o": "output", "--output": "output", "-n": "namespace", "--namespace": "namespace",
                      "-l": "selector", "--selector": "selector", "--field-selector": "fieldselector",
                      "--sort-by": "sortby"},
@@ -128,6 +171,8 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
         return 1, "", ("You must specify the type of resource to get. Use \"kubectl api-resources\" for a complete "
                        "list of supported resources.\n\nerror: Required resource not specified.\n")
     word, names = a.pos[0], a.pos[1:]
+    if "," in word and not names and all(TYPES.get(w.lower()) for w in word.split(",")):
+        return _get_many(argv, word.split(","), ctx)
     if "/" in word and not names:
         word, name = word.split("/", 1)
         names = [name]
@@ -176,7 +221,7 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
                                       "metadata": {"resourceVersion": ""}}
         return rc, (to_yaml(doc) if output == "yaml" else kubectl_json(doc)), err_text
     if output == "name":
-        resource = {"NetworkPolicy": "networkpolicy.networking.k8s.io"}.get(kind, kind.lower())
+        resource = KUBECTL_RESOURCE.get(kind, kind.lower())
         return rc, "".join(f"{resource}/{o['metadata']['name']}\n" for o in objs), err_text
     if output.startswith("jsonpath="):
         template = output[len("jsonpath="):]
@@ -191,10 +236,16 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
     if output not in ("", "wide"):
         return _unsupported(f"the output format '{output}'")
     wide = output == "wide"
-    base, extra = HEADINGS[kind]
-    headings = base + (extra if wide else [])
     now = ctx.clock()
-    rows = [_row(kind, o, wide, now) for o in objs]
+    if kind in HEADINGS:
+        base, extra = HEADINGS[kind]
+        headings = base + (extra if wide else [])
+        rows = [_row(kind, o, wide, now) for o in objs]
+    else:
+        headings, rows = _api_rows(kind, objs, wide, now)
+    if show_kind:
+        for r in rows:
+            r[0] = f"{KUBECTL_RESOURCE.get(kind, kind.lower())}/{r[0]}"
     if all_ns:
         headings = ["NAMESPACE"] + headings
         rows = [[o["metadata"].get("namespace", "")] + r for o, r in zip(objs, rows, strict=True)]

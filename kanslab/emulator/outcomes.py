@@ -17,6 +17,11 @@ KUBECTL_RESOURCE = {
     "CalicoNode": "node.projectcalico.org", "IPReservation": "ipreservation.projectcalico.org",
     "CalicoNetworkPolicy": "networkpolicy.projectcalico.org",
     "GlobalNetworkPolicy": "globalnetworkpolicy.projectcalico.org",
+    "ConfigMap": "configmap", "Secret": "secret", "ServiceAccount": "serviceaccount",
+    "Role": "role.rbac.authorization.k8s.io", "ClusterRole": "clusterrole.rbac.authorization.k8s.io",
+    "RoleBinding": "rolebinding.rbac.authorization.k8s.io",
+    "ClusterRoleBinding": "clusterrolebinding.rbac.authorization.k8s.io",
+    "Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps", "DaemonSet": "daemonset.apps",
 }
 # the plural the API server uses in its messages ("pods \"x\" not found")
 PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPolicy": "networkpolicies",
@@ -24,7 +29,12 @@ PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPol
           "FelixConfiguration": "felixconfigurations",
           "KubeControllersConfiguration": "kubecontrollersconfigurations", "CalicoNode": "nodes",
           "IPReservation": "ipreservations", "CalicoNetworkPolicy": "networkpolicies",
-          "GlobalNetworkPolicy": "globalnetworkpolicies"}
+          "GlobalNetworkPolicy": "globalnetworkpolicies", "ConfigMap": "configmaps", "Secret": "secrets",
+          "ServiceAccount": "serviceaccounts", "Role": "roles.rbac.authorization.k8s.io",
+          "ClusterRole": "clusterroles.rbac.authorization.k8s.io",
+          "RoleBinding": "rolebindings.rbac.authorization.k8s.io",
+          "ClusterRoleBinding": "clusterrolebindings.rbac.authorization.k8s.io",
+          "Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps", "DaemonSet": "daemonsets.apps"}
 
 
 @dataclass(frozen=True)

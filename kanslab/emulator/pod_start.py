@@ -12,6 +12,7 @@ import os
 
 from ..errors import InvalidInput
 from . import k8s_objects as k8s
+from . import workload_status
 from .kubeapi.events import pod_event
 from .outcomes import ApplyError
 
@@ -68,7 +69,7 @@ def try_start(tx, pod: dict, node: str) -> str | None:
     A refused pod is not rejected: as on a cluster it stays ContainerCreating (the caller stores it and
     then `sandbox_failed`), and the failed attempt leaves nothing behind in IPAM."""
     try:
-        with tx.attempt():
+        with tx.savepoint():
             k8s.start_pod(tx, pod, node, str(tx.revision()))
     except ApplyError as e:
         if e.status != "CNIError":
@@ -111,5 +112,5 @@ def start(ds, namespace: str, name: str, uid: str, attempt: int = 0) -> str | No
         if why is not None:
             sandbox_failed(tx, pod, why, attempt)
             return why
-        tx.put(pod)
+        workload_status.refresh_for_pod(tx, tx.put(pod))
     return None

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ipam
+from . import ipam, workloads
 from . import k8s_objects as k8s
 from .calico_apply import apply_calico, apply_calico_node, apply_calico_policy, calico_node
 from .cluster import cluster_spec
+from .core_objects import CONTENT as CORE_KINDS
+from .core_objects import apply_core, ensure_namespace_defaults
 from .datastore import Datastore
 from .k8s_apply import apply_namespace, apply_netpol, apply_node, apply_pod, sync_wep_labels
 from .kinds import Run, classify, not_found
@@ -27,7 +29,13 @@ from .outcomes import ApplyError, Change
 
 def apply_one(run: Run, kind: str, obj: dict) -> Change:
     if kind == "Namespace":
-        return apply_namespace(run, obj)
+        change = apply_namespace(run, obj)
+        ensure_namespace_defaults(run.tx, obj["metadata"]["name"])
+        return change
+    if kind in CORE_KINDS:
+        return apply_core(run, kind, obj)
+    if kind in workloads.KINDS:
+        return workloads.apply_workload(run, kind, obj)
     if kind == "Node":
         return apply_node(run, obj)
     if kind == "Pod":
@@ -75,7 +83,9 @@ def apply(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "apply") -
 
 def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
     tx = run.tx
-    if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy"):
+    namespaced = kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy") or kind in workloads.KINDS or \
+        (kind in CORE_KINDS and not kind.startswith("Cluster"))
+    if namespaced:
         ns = ns or "default"
     if kind == "Node" or kind == "CalicoNode":
         if tx.get("Node", name) is None:
@@ -92,11 +102,18 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         for pod in tx.list("Pod", name):
             k8s.stop_pod(tx, pod)
             tx.delete("Pod", pod["metadata"]["name"], name)
-        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy"):
+        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy", "Event", *workloads.KINDS, *CORE_KINDS):
+            if pkind.startswith("Cluster"):
+                continue
             for pol in tx.list(pkind, name):
                 tx.delete(pkind, pol["metadata"]["name"], name)
     elif kind == "Pod":
         k8s.stop_pod(tx, obj)
+        tx.delete(kind, name, ns)
+        workloads.after_pod_deleted(run, obj)
+        return Change(kind, name, ns, "deleted")
+    elif kind in workloads.KINDS:
+        workloads.delete_owned(tx, obj)
     elif kind == "IPPool":
         used = ipam.pool_allocations(tx, obj)
         if used:
@@ -116,7 +133,7 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         ipam.release_pool_blocks(tx, obj)
         run.reconcile = True
     tx.delete(kind, name, ns)
-    return Change(kind, name, ns if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy") else None, "deleted")
+    return Change(kind, name, ns if namespaced else None, "deleted")
 
 
 def delete_changes(ds: Datastore, topology: Any, manifest: Any, *, only: str | None = None,

@@ -62,9 +62,9 @@ def test_exception_rolls_back_every_write(tmp_path):
 
 def test_unknown_kind_is_refused(tmp_path):
     ds = Datastore(tmp_path / "ds.sqlite")
-    with pytest.raises(InvalidInput, match="unknown kind 'Deployment'"):
+    with pytest.raises(InvalidInput, match="unknown kind 'StatefulSet'"):
         with ds.transaction() as tx:
-            tx.put({"kind": "Deployment", "metadata": {"name": "x"}})
+            tx.put({"kind": "StatefulSet", "metadata": {"name": "x"}})
 
 
 def test_file_is_in_wal_mode(tmp_path):

@@ -223,3 +223,48 @@ def test_logs_follow_ends_when_the_pod_goes(api):
     assert first.endswith(" Starting up on port 80\n") and first[:32].endswith(".000000000Z 2")
     call(api, "DELETE", "/api/v1/namespaces/default/pods/web1")
     assert [x for x in r.stream if x] == []  # the stream ends
+
+
+def test_rbac_and_apps_objects_through_the_api(api):
+    groups = [g["name"] for g in call(api, "GET", "/apis").body["groups"]]
+    assert "apps" in groups and "rbac.authorization.k8s.io" in groups
+    rbac = {r["name"] for r in call(api, "GET", "/apis/rbac.authorization.k8s.io/v1").body["resources"]}
+    assert rbac == {"roles", "rolebindings", "clusterroles", "clusterrolebindings"}
+    bad = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"},
+           "rules": [{"apiGroups": [""], "resources": ["pods"]}]}
+    r = call(api, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", body=bad)
+    # kubectl prints `The ClusterRole "r" is invalid: rules[0].verbs: ...` from the details' kind and causes
+    assert r.code == 422 and r.body["details"]["kind"] == "ClusterRole"
+    assert r.body["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "rules[0].verbs",
+                                            "message": "Required value: verbs must contain at least one value"}]
+    assert r.body["message"].startswith('ClusterRole.rbac.authorization.k8s.io "r" is invalid: rules[0].verbs')
+    good = dict(bad, rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}])
+    assert call(api, "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", body=good).code == 201
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "r"},
+               "subjects": [{"kind": "User", "name": "alice"}, {"kind": "ServiceAccount", "name": "default"}]}
+    assert call(api, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+                body=binding).code == 201
+    t = call(api, "GET", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", accept=TABLE).body
+    assert [c["name"] for c in t["columnDefinitions"]] == ["Name", "Role", "Age", "Users", "Groups",
+                                                            "ServiceAccounts"]
+    assert t["rows"][0]["cells"][:2] == ["b", "ClusterRole/r"] and t["rows"][0]["cells"][3:] == \
+        ["alice", "", "default/default"]
+    ds = call(api, "GET", "/apis/apps/v1/namespaces/kube-system/daemonsets", accept=TABLE).body
+    assert [r["cells"][:4] for r in ds["rows"]] == [["calico-node", 4, 4, 4], ["kube-proxy", 4, 4, 4]]
+
+
+def test_scale_subresource_changes_the_pod_count(api):
+    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                                 "spec": {"containers": [{"name": "w", "image": "traefik/whoami"}]}}}}
+    assert call(api, "POST", "/apis/apps/v1/namespaces/default/deployments", body=dep).code == 201
+    path = "/apis/apps/v1/namespaces/default/deployments/web/scale"
+    assert call(api, "GET", path).body["spec"] == {"replicas": 1}
+    r = call(api, "PATCH", path, body={"spec": {"replicas": 3}}, ctype="application/merge-patch+json")
+    assert r.code == 200 and r.body["spec"]["replicas"] == 3 and r.body["status"]["selector"] == "app=web"
+    pods = call(api, "GET", "/api/v1/namespaces/default/pods", "labelSelector=app%3Dweb").body["items"]
+    assert len(pods) == 3
+    assert call(api, "PATCH", path, body={"spec": {"replicas": -1}},
+                ctype="application/merge-patch+json").code == 422

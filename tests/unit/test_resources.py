@@ -182,8 +182,8 @@ def test_unknown_kind_apiversion_and_namespace(lab):
         res.apply(ds, topo, {"apiVersion": "v1", "kind": "Frobnicator", "metadata": {"name": "x"}})
     with pytest.raises(res.ApplyError, match='no matches for kind "Pod" in version "v2"'):
         res.apply(ds, topo, {**_pod("x"), "apiVersion": "v2"})
-    with pytest.raises(res.ApplyError, match="does not emulate Deployment"):
-        res.apply(ds, topo, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}})
+    with pytest.raises(res.ApplyError, match="does not emulate StatefulSet"):
+        res.apply(ds, topo, {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "x"}})
     with pytest.raises(res.ApplyError, match='namespaces "nope" not found'):
         res.apply(ds, topo, {**_pod("x"), "metadata": {"name": "x", "namespace": "nope"}})
     # a namespace created earlier in the same manifest is there for the pod

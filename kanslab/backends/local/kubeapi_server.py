@@ -157,6 +157,9 @@ def start(names: Names, rec: Record, topo) -> dict:
     svc_ip = str(next(topo.cluster.service_cidr.hosts()))  # the `kubernetes` Service's address
     rec.add("dir", path=str(pki_dir(names)))
     make_pki(names, cp.name, cp.ip, svc_ip)
+    # kube-controller-manager's root-ca-cert-publisher: kube-root-ca.crt in every namespace
+    from ...emulator.core_objects import publish_root_ca
+    publish_root_ca(load_lab(names.prefix).datastore(), (pki_dir(names) / "ca.crt").read_text())
     port = free_loopback_ports(1)[0]
     state_file(names).write_text(json.dumps({"port": port, "node_ip": cp.ip, "node_port": API_PORT}))
     write_kubeconfig(names, f"https://127.0.0.1:{port}")

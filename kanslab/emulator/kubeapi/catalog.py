@@ -71,14 +71,21 @@ KNOWN = (
     Resource("apps", "v1", "replicasets", "replicaset", "ReplicaSet", "ReplicaSet", True, ("rs",),
              categories=("all",)),
     Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", "EndpointSlice", True),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding",
+             "ClusterRoleBinding", False),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", "ClusterRole", False),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", "RoleBinding", True),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", "Role", True),
     Resource("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", "NetworkPolicy", True,
              ("netpol",)),
 )
 # subresources listed in discovery (kubectl logs/exec look them up)
 SUBRESOURCES = {"pods": (("log", "Pod", ("get",)), ("exec", "PodExecOptions", ("create", "get")),
-                         ("status", "Pod", ("get", "patch", "update")))}
+                         ("status", "Pod", ("get", "patch", "update"))),
+                "deployments": (("scale", "Scale", ("get", "patch", "update")),),
+                "replicasets": (("scale", "Scale", ("get", "patch", "update")),)}
 # the preferred version of each group, in kube-apiserver's discovery order
-GROUP_ORDER = ("apps", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io")
+GROUP_ORDER = ("apps", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io", "rbac.authorization.k8s.io")
 
 
 def served() -> list[Resource]:
@@ -140,7 +147,10 @@ def resource_list(group: str, version: str) -> dict | None:
             entry["categories"] = list(r.categories)
         items.append(entry)
         for sub, kind, verbs in SUBRESOURCES.get(r.plural, ()):
-            items.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
-                          "kind": kind, "verbs": list(verbs)})
+            entry = {"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
+                     "kind": kind, "verbs": list(verbs)}
+            if kind == "Scale":   # kube-apiserver names the Scale's own group (kubectl scale's resolver reads it)
+                entry.update(group="autoscaling", version="v1")
+            items.append(entry)
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": items}

@@ -110,7 +110,7 @@ class KubeAPI:
             if ns is not None and not r.namespaced:
                 return status(404, "NotFound", "the server could not find the requested resource")
             if sub:
-                return self._subresource(method, r, ns, name, sub, q)
+                return self._subresource(method, r, ns, name, sub, q, headers, body)
             return self._dispatch(method, r, ns, name, q, headers, body, accept)
         except ApplyError as e:
             return self._apply_error(e)
@@ -266,13 +266,23 @@ class KubeAPI:
         reason = {"CNIError": "InternalError", "NotEmulated": "Invalid", "UnknownKind": "NotFound"}.get(
             e.status, e.status)
         code = _REASON_CODE.get(e.status, 422)
+        causes = getattr(e, "causes", None)
+        if causes:   # field errors: kubectl prints `The <Kind> "<name>" is invalid: <field>: <message>` from them
+            r = next((r for r in catalog.KNOWN if r.kind == e.kind), None)
+            qualified = f"{e.kind}.{r.group}" if r is not None and r.group else e.kind
+            msg = e.reason.split(" is invalid: ", 1)[-1]
+            return status(code, reason, f'{qualified} "{e.name}" is invalid: {msg}',
+                          {"name": e.name, "group": r.group if r else "", "kind": e.kind,
+                           "causes": [{"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes]})
         return status(code, reason, e.reason, {"name": e.name, "kind": e.kind.lower() + "s"})
 
     # ------------------------------------------------------------------ subresources
-    def _subresource(self, method, r, ns, name, sub, q) -> Response:
+    def _subresource(self, method, r, ns, name, sub, q, headers=None, body=b"") -> Response:
         obj = self._get(r, ns, name)
         if obj is None:
             return self._not_found(r, name)
+        if sub == "scale" and r.kind in ("Deployment", "ReplicaSet"):
+            return self._scale(method, r, ns, obj, headers or {}, body)
         if r.kind == "Pod" and sub == "log" and method == "GET":
             try:
                 text = events.container_log(obj, q.get("container"))
@@ -295,6 +305,36 @@ class KubeAPI:
             return status(400, "BadRequest", "the embedded lab serves exec over WebSocket (v5.channel.k8s.io, "
                           "v4.channel.k8s.io), not SPDY: use kubectl 1.30 or later")
         return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+    @staticmethod
+    def _scale_of(obj: dict) -> dict:
+        """autoscaling/v1 Scale, what `kubectl scale` reads and patches."""
+        m = obj["metadata"]
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: m[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                             if k in m},
+                "spec": {"replicas": int(obj["spec"].get("replicas", 1))},
+                "status": {"replicas": int((obj.get("status") or {}).get("replicas") or 0),
+                           "selector": tables.label_selector_text(obj["spec"].get("selector"))}}
+
+    def _scale(self, method, r, ns, obj, headers, body) -> Response:
+        if method == "GET":
+            return Response(200, self._scale_of(obj))
+        if method not in ("PATCH", "PUT"):
+            return status(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        sent = self._body(body, any_json=method == "PATCH")
+        wanted = patching.apply_patch(headers.get("content-type", ""), self._scale_of(obj), sent) \
+            if method == "PATCH" else sent
+        replicas = (wanted.get("spec") or {}).get("replicas") if isinstance(wanted, dict) else None
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            return status(422, "Invalid", f'Scale.autoscaling "{obj["metadata"]["name"]}" is invalid: spec.replicas: '
+                          f"Invalid value: {replicas}: must be greater than or equal to 0")
+        updated = {k: v for k, v in obj.items() if k != "status"}
+        updated["metadata"] = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+        updated["spec"] = dict(obj["spec"], replicas=replicas)
+        res.apply_changes(self.ds, self.topology, [updated], mode="patch", only="k8s")
+        self.on_change()
+        return Response(200, self._scale_of(self._get(r, ns, obj["metadata"]["name"])))
 
     def _follow(self, r, ns, name, obj, text) -> Iterator[str | None]:
         """`logs -f`: the log so far, then the stream stays open until the pod goes (whoami logs no more)."""

@@ -29,6 +29,13 @@ def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "", doc: 
 
 NAME, AGE = _col("Name", fmt="name", doc=_NAME_DOC), _col("Age", doc=_AGE_DOC)
 
+_ROLE_BINDING_COLUMNS = [
+    NAME, _col("Role", doc="RoleRef can reference a Role in the current namespace or a ClusterRole in the global "
+                          "namespace. If the RoleRef cannot be resolved, the Authorizer must return an error."),
+    AGE, _col("Users", priority=1, doc="Users in the roleBinding"),
+    _col("Groups", priority=1, doc="Groups in the roleBinding"),
+    _col("ServiceAccounts", priority=1, doc="ServiceAccounts in the roleBinding")]
+
 COLUMNS = {
     "Pod": [NAME, _col("Ready", doc="The aggregate readiness state of this pod for accepting traffic."),
             _col("Status", doc="The aggregate status of the containers in this pod."),
@@ -68,6 +75,9 @@ COLUMNS = {
     "ConfigMap": [NAME, _col("Data"), AGE],
     "Secret": [NAME, _col("Type"), _col("Data"), AGE],
     "ServiceAccount": [NAME, _col("Secrets"), AGE],
+    # printers.go roleBindingsColumnDefinitions (ClusterRoleBinding shares them); Role and ClusterRole have no
+    # printer, so they get the default Name/Created At table
+    "RoleBinding": _ROLE_BINDING_COLUMNS, "ClusterRoleBinding": _ROLE_BINDING_COLUMNS,
     "DaemonSet": [NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"),
                   _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Node Selector"), AGE,
                   _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1)],
@@ -252,6 +262,21 @@ def _workload_cells(kind: str, o: dict, now: datetime) -> list:
             int(st.get("readyReplicas") or 0), age, names, images, sel]
 
 
+def _binding_cells(o: dict, now: datetime) -> list:
+    """printRoleBinding: roleRef as Kind/Name; subjects split as rbac.SubjectsStrings does, joined by ", "."""
+    ref = o.get("roleRef") or {}
+    users, groups, sas = [], [], []
+    for s in o.get("subjects") or []:
+        if s.get("kind") == "User":
+            users.append(s.get("name", ""))
+        elif s.get("kind") == "Group":
+            groups.append(s.get("name", ""))
+        elif s.get("kind") == "ServiceAccount":
+            sas.append(f"{s.get('namespace', '')}/{s.get('name', '')}")
+    return [o["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            since(o["metadata"].get("creationTimestamp"), now), ", ".join(users), ", ".join(groups), ", ".join(sas)]
+
+
 def cells(kind: str, o: dict, now: datetime) -> list:
     age = lambda: since(o["metadata"].get("creationTimestamp"), now)  # noqa: E731
     simple: dict[str, Callable[[], list]] = {
@@ -267,6 +292,8 @@ def cells(kind: str, o: dict, now: datetime) -> list:
         return simple[kind]()
     if kind in ("DaemonSet", "Deployment", "ReplicaSet"):
         return _workload_cells(kind, o, now)
+    if kind in ("RoleBinding", "ClusterRoleBinding"):
+        return _binding_cells(o, now)
     return {"Pod": _pod_cells, "Node": _node_cells, "Event": _event_cells, "Service": _service_cells,
             "Endpoints": _endpoints_cells, "EndpointSlice": _slice_cells}[kind](o, now)
 
