@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -64,3 +65,21 @@ spec:
 """)
     lab.apply("---\n".join(docs))
     return {f"webpod{i}": lab.pod_ip(f"default/webpod{i}") for i in (1, 2, 3)}
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(lab):
+    """The kubeconfig `up` wrote, for the real kubectl (/usr/bin/kubectl dispatches to the server's 1.30)."""
+    path = lab.backend.names.dir / "kubeconfig"
+    assert path.exists()
+    if shutil.which("kubectl") is None:
+        pytest.skip("no kubectl on this machine")
+    return str(path)
+
+
+def real_kubectl(kubeconfig, *args, input=None, check=True, timeout=90) -> subprocess.CompletedProcess:
+    p = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True,
+                       input=input, timeout=timeout)
+    if check:
+        assert p.returncode == 0, p.stderr
+    return p

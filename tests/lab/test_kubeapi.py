@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from tests.lab.conftest import real_kubectl
+
 pytestmark = pytest.mark.lab
 
 POD = """apiVersion: v1
@@ -25,21 +27,8 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def kubeconfig(lab):
-    path = lab.backend.names.dir / "kubeconfig"
-    assert path.exists()
-    if shutil.which("kubectl") is None:
-        pytest.skip("no kubectl on this machine")
-    return str(path)
 
-
-def kubectl(kubeconfig, *args, input=None, check=True) -> subprocess.CompletedProcess:
-    p = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True,
-                       input=input, timeout=60)
-    if check:
-        assert p.returncode == 0, p.stderr
-    return p
+kubectl = real_kubectl
 
 
 @pytest.fixture(scope="module")

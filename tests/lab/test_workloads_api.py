@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shutil
-import subprocess
 
 import pytest
+
+from tests.lab.conftest import real_kubectl
 
 pytestmark = pytest.mark.lab
 
@@ -38,19 +38,8 @@ spec:
 """
 
 
-@pytest.fixture(scope="module")
-def kubeconfig(lab):
-    if shutil.which("kubectl") is None:
-        pytest.skip("no kubectl on this machine")
-    return str(lab.backend.names.dir / "kubeconfig")
 
-
-def kubectl(kubeconfig, *args, input=None, check=True) -> subprocess.CompletedProcess:
-    p = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, *args], capture_output=True, text=True,
-                       input=input, timeout=90)
-    if check:
-        assert p.returncode == 0, p.stderr
-    return p
+kubectl = real_kubectl
 
 
 def _pods(kubeconfig) -> list[dict]:
