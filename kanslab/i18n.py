@@ -87,7 +87,6 @@ def translated(nb, translation: dict, lang: str):
     out = copy.deepcopy(nb)
     for cell in _markdown_cells(out):
         cell.source = translation[cell.id]["text"].rstrip("\n")
-    out.metadata["language_info"] = out.metadata.get("language_info", {})
     out.metadata["kanslab"] = {**out.metadata.get("kanslab", {}), "edition": lang}
     return out
 
