@@ -26,7 +26,7 @@ from . import sshdoor
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .labinfo import load_lab
-from .metrics import MetricsServer
+from .metrics import KubeControllersEndpoint, MetricsServer
 from .netns import InNetns, ip_batch, run
 from .network import add_netns
 from .podserver import PodServer
@@ -47,8 +47,9 @@ class Agent:
         self.kernel_ipip = ipip_module_available()
         self.states: dict[str, NodeView] = {}  # each node's view, as the routes are being programmed
         self.views: dict[str, NodeView] = {}   # each node's view as last programmed (metrics read it)
-        self.restores = {n.name: 0 for n in self.topo.nodes}  # iptables-restore runs per node
-        self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.restores.get)
+        self.felix_counters = {n.name: felix_metrics.FelixCounters() for n in self.topo.nodes}  # what each Felix did
+        self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.felix_counters.get)
+        self.kube_controllers = KubeControllersEndpoint(self.lab, self.metrics)
         self.prometheus: subprocess.Popen | None = None
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
@@ -204,7 +205,7 @@ class Agent:
         restore_sets = felix_tables.ipset_restore(sets)
         if self.iptables.get(node) == restore_sets + rules:
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
-        self.restores[node] += 1
+        t0 = time.monotonic()
         ns = self.names.host(node)
         run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         run(["ip", "netns", "exec", ns, "iptables-restore"], input=rules)
@@ -212,6 +213,7 @@ class Agent:
             if stale not in sets:
                 run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
+        self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
 
     def _reconcile_metrics(self, views: dict[str, NodeView]) -> None:
         """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""
@@ -220,6 +222,10 @@ class Agent:
                 self.metrics.sync({name: felix_metrics.listen_address(view.felix)})
             except OSError as e:  # a port taken or a host that is not the node's: Felix would log it
                 self.errors.append(f"{name}: metrics server: {e}")
+        try:
+            self.kube_controllers.sync(self.applied_pods)
+        except OSError as e:
+            self.errors.append(f"calico-kube-controllers: metrics server: {e}")
 
     def ensure_prometheus(self) -> dict:
         """Start the real Prometheus in the control plane's namespace unless it already runs."""

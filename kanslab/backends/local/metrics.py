@@ -13,18 +13,22 @@ import json
 import selectors
 import socket
 import threading
+import time
 from typing import Callable
 
-from ...emulator import felix_metrics
+from ...emulator import felix_metrics, kube_controllers_metrics
 from .netns import InNetns, run
 
 
 class MetricsServer(threading.Thread):
     def __init__(self, stop: threading.Event, node_ns: Callable[[str], str], view_of: Callable[[str], dict | None],
-                 restore_calls: Callable[[str], int]):
+                 counters: Callable[[str], "felix_metrics.FelixCounters"],
+                 extra: dict[str, tuple[str, Callable[[], str]]] | None = None):
         super().__init__(daemon=True, name="felix-metrics")
         self.stop = stop
-        self.node_ns, self.view_of, self.restore_calls = node_ns, view_of, restore_calls
+        self.node_ns, self.view_of, self.counters = node_ns, view_of, counters
+        # other endpoints served the same way: key -> (namespace, render()); e.g. kube-controllers' :9094
+        self.extra = extra if extra is not None else {}
         self.sel = selectors.DefaultSelector()
         self.lock = threading.Lock()
         self.listeners: dict[str, tuple[tuple[str, int], socket.socket]] = {}
@@ -40,7 +44,7 @@ class MetricsServer(threading.Thread):
                 if have:
                     self._close(node)
                 if addr is not None:
-                    with InNetns(self.node_ns(node)):
+                    with InNetns(self.extra[node][0] if node in self.extra else self.node_ns(node)):
                         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     s.bind(addr)
@@ -107,8 +111,43 @@ class MetricsServer(threading.Thread):
             conn.close()
 
     def render(self, node: str) -> str:
+        if node in self.extra:
+            return self.extra[node][1]()
         view = self.view_of(node) or {}
         ns = self.node_ns(node)
+        counters = self.counters(node)
+        counters.scrapes += 1
+        t0 = time.monotonic()
         links = {ln["ifname"] for ln in json.loads(run(["ip", "-n", ns, "-j", "link"], check=False).stdout or "[]")}
+        counters.route_list_time.observe(time.monotonic() - t0)  # a real listing of the node's links
         save = run(["ip", "netns", "exec", ns, "iptables-save"], check=False).stdout
-        return felix_metrics.exposition(felix_metrics.values(view, links, save, self.restore_calls(node)))
+        sets = run(["ip", "netns", "exec", ns, "ipset", "list", "-n"], check=False).stdout.split()
+        return felix_metrics.exposition(felix_metrics.all_samples(view, links, save, sets, counters, node))
+
+
+class KubeControllersEndpoint:
+    """calico-kube-controllers' :9094 inside its pod's namespace, on while its pod runs and
+    KubeControllersConfiguration's prometheusMetricsPort is not 0 (on by default, as in Calico)."""
+
+    def __init__(self, lab, server: MetricsServer):
+        self.lab, self.server = lab, server
+        self.started = time.time()
+        self.scrapes = 0
+
+    def sync(self, applied_pods: dict[str, dict]) -> None:
+        ds = self.lab.datastore()
+        port = kube_controllers_metrics.metrics_port(ds.get("KubeControllersConfiguration", "default"))
+        key = next((k for k in sorted(applied_pods) if k.startswith("kube-system/calico-kube-controllers-")), None)
+        netns = applied_pods[key]["netns"] if key else None
+        want = f"kube-controllers {netns}" if netns and port else None
+        for old in [k for k in self.server.extra if k.startswith("kube-controllers ") and k != want]:
+            self.server.sync({old: None})
+            self.server.extra.pop(old, None)
+        if want:
+            self.server.extra[want] = (netns, self.render)
+            self.server.sync({want: ("0.0.0.0", port)})
+
+    def render(self) -> str:
+        self.scrapes += 1
+        with self.lab.datastore().snapshot() as tx:
+            return kube_controllers_metrics.exposition_from(tx, self.started, self.scrapes)
