@@ -17,6 +17,7 @@ import re
 from urllib.parse import urlencode
 
 from ..errors import InvalidInput
+from .datastore import KINDS
 
 META = "__meta_kubernetes_"
 ROLES = ("endpoints", "service", "pod")
@@ -212,6 +213,8 @@ def discover(ds, role: str, namespaces: list[str] | None = None) -> list[dict]:
         raise InvalidInput(f"unknown role {role!r}")
 
     def objs(kind):
+        if kind not in KINDS:  # a datastore without that kind yet holds none of it
+            return []
         items = ds.list(kind)
         return [o for o in items if not namespaces or (o["metadata"].get("namespace") or "default") in namespaces]
     if role == "endpoints":
