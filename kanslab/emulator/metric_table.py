@@ -165,3 +165,17 @@ def go_runtime(profile: dict, started: float, now: float, scrapes: int, go_versi
     s += [("promhttp_metric_handler_requests_total", {"code": c}, scrapes if c == "200" else 0)
           for c in ("200", "500", "503")]
     return s
+
+
+@functools.cache
+def _dashboards() -> dict:
+    import json
+
+    return json.loads(TABLE.with_name("dashboards.json").read_text())
+
+
+def dashboard_panels(which: str) -> list[dict]:
+    """Panels {row, title, type, targets: [{expr, legend}]} of `felix` (Calico v3.28.1's Felix dashboard,
+    manifests/grafana-dashboards.yaml) or `kube_controllers` (the ipam_* families: Calico ships no
+    kube-controllers dashboard), for chapter 05 to query and plot."""
+    return list(_dashboards()[which])

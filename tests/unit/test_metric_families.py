@@ -137,3 +137,15 @@ def test_kube_controllers_port_and_exposition():
     assert {"ipam_allocations_in_use", "ipam_blocks", "ipam_ippool_size", "go_goroutines"} <= set(df.metric)
     assert 'ipam_allocations_in_use{ippool="default-ipv4-ippool",node="k8s-m"} 1\n' in text
     assert 'promhttp_metric_handler_requests_total{code="200"} 3\n' in text
+
+
+def test_every_metric_the_dashboards_query_is_one_the_lab_serves():
+    import re as _re
+    served = {f["name"] for s in ("felix", "kube_controllers", "go_runtime") for f in metric_table.families(s)}
+    felix = metric_table.dashboard_panels("felix")
+    assert len(felix) == 16 and felix[0]["targets"][0]["expr"] == "felix_active_local_endpoints"
+    for panel in felix + metric_table.dashboard_panels("kube_controllers"):
+        for t in panel["targets"]:
+            for name in _re.findall(r"\b((?:felix|ipam|go|process)_[a-z_]+)", t["expr"]):
+                base = _re.sub(r"_(sum|count)$", "", name)
+                assert name in served or base in served, (panel["title"], name)
