@@ -30,6 +30,7 @@ from .metrics import KubeControllersEndpoint, MetricsServer
 from .netns import InNetns, ip_batch, run
 from .network import add_netns
 from .podserver import PodServer
+from .prompod import PrometheusPods
 from .view import pods_by_node
 
 
@@ -50,6 +51,7 @@ class Agent:
         self.felix_counters = {n.name: felix_metrics.FelixCounters() for n in self.topo.nodes}  # what each Felix did
         self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.felix_counters.get)
         self.kube_controllers = KubeControllersEndpoint(self.lab, self.metrics)
+        self.prometheus_pods = PrometheusPods(self.lab, self.names, self.rec, self.metrics)
         self.prometheus: subprocess.Popen | None = None
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
@@ -161,13 +163,22 @@ class Agent:
         ip_batch(pod_ns, [f"link set eth0 address {p['mac']}", f"addr add {p['ip']}/32 dev eth0",
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
-        self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], p["ports"])
+        pod = self.lab.datastore().get("Pod", p["name"], p["namespace"])
+        prometheus = self.prometheus_pods.wants(pod)
+        # a prom/prometheus pod's ports are Prometheus's, not whoami's
+        self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], [] if prometheus else p["ports"])
+        if prometheus:
+            try:
+                self.prometheus_pods.start(p["key"], pod, pod_ns)
+            except Exception as e:  # the pod stays, without its software, as a container that fails to start
+                self.errors.append(f"pod {p['key']}: prometheus: {type(e).__name__}: {e}")
         self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns, "node_ns": node_ns, "ip": p["ip"],
                                        "ifname": p["ifname"]}
 
     def _delete_pod(self, key: str) -> None:
         info = self.applied_pods.pop(key)
         self.pods.remove_pod(key)
+        self.prometheus_pods.stop(key)
         # Delete the pod's route first: when the namespace (and so the veth) goes, the kernel drops
         # the route without a netlink message, and BIRD (which scans the table rarely here) would
         # go on announcing it; a borrowed /32 would stay on every other node.

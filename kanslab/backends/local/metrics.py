@@ -27,7 +27,8 @@ class MetricsServer(threading.Thread):
         super().__init__(daemon=True, name="felix-metrics")
         self.stop = stop
         self.node_ns, self.view_of, self.counters = node_ns, view_of, counters
-        # other endpoints served the same way: key -> (namespace, render()); e.g. kube-controllers' :9094
+        # other endpoints served the same way: key -> (namespace, handler(request target) -> (content type,
+        # body) or None for 404); kube-controllers' :9094, the HTTP SD a prom/prometheus pod reads
         self.extra = extra if extra is not None else {}
         self.sel = selectors.DefaultSelector()
         self.lock = threading.Lock()
@@ -94,9 +95,14 @@ class MetricsServer(threading.Thread):
                     break
                 req += chunk
             first = req.split(b"\n", 1)[0].decode("latin-1").split()
-            path = first[1].split("?", 1)[0] if len(first) >= 2 else ""
+            target = first[1] if len(first) >= 2 else ""
+            path = target.split("?", 1)[0]
             if len(first) < 2 or first[0] not in ("GET", "HEAD"):
                 status, body, ctype = "405 Method Not Allowed", b"only GET\n", "text/plain"
+            elif node in self.extra:  # another endpoint served this way answers its own paths
+                got = self.extra[node][1](target)
+                status, ctype, body = ("200 OK", got[0], got[1]) if got else \
+                    ("404 Not Found", "text/plain; charset=utf-8", b"404 page not found\n")
             elif path != "/metrics":
                 status, body, ctype = "404 Not Found", b"404 page not found\n", "text/plain; charset=utf-8"
             else:
@@ -111,8 +117,6 @@ class MetricsServer(threading.Thread):
             conn.close()
 
     def render(self, node: str) -> str:
-        if node in self.extra:
-            return self.extra[node][1]()
         view = self.view_of(node) or {}
         ns = self.node_ns(node)
         counters = self.counters(node)
@@ -144,8 +148,13 @@ class KubeControllersEndpoint:
             self.server.sync({old: None})
             self.server.extra.pop(old, None)
         if want:
-            self.server.extra[want] = (netns, self.render)
+            self.server.extra[want] = (netns, self.handle)
             self.server.sync({want: ("0.0.0.0", port)})
+
+    def handle(self, target: str) -> tuple[str, bytes] | None:
+        if target.split("?", 1)[0] != "/metrics":
+            return None
+        return "text/plain; version=0.0.4; charset=utf-8", self.render().encode()
 
     def render(self) -> str:
         self.scrapes += 1
