@@ -122,3 +122,70 @@ def test_discover_reads_the_datastore_and_filters_namespaces():
         mod.KINDS = kinds
     with pytest.raises(InvalidInput):
         mod.discover(DS(), "ingress")
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus package is not installed")
+def test_debian_prometheus_discovers_and_scrapes_through_the_rewrite(tmp_path):
+    """The rewritten write-up config in the real prometheus 2.42, everything on 127.0.0.1: the HTTP SD
+    payload for felix-metrics-svc's Endpoints, kept by the write-up's relabel rule, scraped up."""
+    import json
+    import socket
+    import threading
+    import time
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {}
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.startswith("/sd/endpoints"):
+                body, ctype = json.dumps(state["groups"]).encode(), "application/json"
+            elif self.path == "/metrics":
+                body, ctype = b"# TYPE felix_active_local_endpoints gauge\nfelix_active_local_endpoints 1\n", "text/plain"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    eps = {"metadata": EPS["metadata"], "subsets": [{"addresses": [{"ip": "127.0.0.1", "nodeName": "k8s-m"}],
+                                                     "ports": [{"port": port, "protocol": "TCP"}]}]}
+    other = {"metadata": {"name": "kube-dns", "namespace": "kube-system"},
+             "subsets": [{"addresses": [{"ip": "127.0.0.1"}], "ports": [{"port": 1, "protocol": "UDP"}]}]}
+    state["groups"] = k8s_sd.endpoints_groups([eps, other], [SVC], [])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        web = s.getsockname()[1]
+    cfg = k8s_sd.rewrite(WRITEUP, f"http://127.0.0.1:{port}/sd")
+    cfg["scrape_configs"] = [j for j in cfg["scrape_configs"] if j["job_name"] == "felix_metrics"]
+    (tmp_path / "p.yml").write_text(yaml.safe_dump(cfg))
+    p = subprocess.Popen(["prometheus", f"--config.file={tmp_path / 'p.yml'}", f"--storage.tsdb.path={tmp_path / 'd'}",
+                          f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, active = time.monotonic() + 30, []
+        while time.monotonic() < deadline:
+            try:
+                got = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{web}/api/v1/targets", timeout=2).read())
+                active = got["data"]["activeTargets"]
+                if active and active[0]["health"] == "up":
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert [(t["labels"]["job"], t["health"]) for t in active] == [("felix_metrics", "up")]
+        assert active[0]["discoveredLabels"]["__meta_kubernetes_service_name"] == "felix-metrics-svc"
+        assert active[0]["discoveredLabels"]["__meta_kubernetes_endpoint_node_name"] == "k8s-m"
+    finally:
+        p.terminate()
+        p.wait(10)
+        srv.shutdown()
