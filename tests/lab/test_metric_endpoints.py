@@ -38,3 +38,25 @@ def test_kube_controllers_9094_and_felix_9091_from_inside_the_lab(lab):
             assert df[df.metric == "felix_int_dataplane_apply_time_seconds_count"].value.item() >= 1
     finally:
         lab.calicoctl(OFF)
+
+
+def test_kanslab_forward_opens_a_loopback_port_into_the_lab_and_stops_on_ctrl_c(lab):
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    pods = lab.pods()
+    ip = pods[pods.name.str.startswith("calico-kube-controllers-")].ip.iloc[0]
+    p = subprocess.Popen([sys.executable, "-m", "kanslab.cli", "--prefix", lab.backend.prefix, "forward", f"{ip}:9094",
+                          "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        m = re.match(r"(http://127\.0\.0\.1:(\d+)/) -> (\S+) \(from k8s-m\)", line)
+        assert m and m.group(3) == f"{ip}:9094", line + p.stderr.read() if p.poll() is not None else line
+        body = urllib.request.urlopen(m.group(1) + "metrics", timeout=5).read().decode()
+        assert "ipam_blocks" in body
+    finally:
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=10)
+    assert p.returncode == 0 and "forward stopped" in out, err
