@@ -1,7 +1,7 @@
 """Felix's Prometheus metrics for one node (`<node IP>:9091/metrics`), from the lab's real state.
 
 Every family Felix v3.28 registers (47 `felix_*`, each with the file that registers it, in
-metric_families.yaml) plus the Go runtime's and process's families client_golang adds: 84 `# TYPE`
+metric_families.yaml) plus the Go runtime's and process's families client_golang adds: 83 `# TYPE`
 lines. Values, in order of preference:
 
 - the lab's real state: endpoints, policies, hosts and workload endpoints from the node's datastore

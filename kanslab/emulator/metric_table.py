@@ -147,7 +147,7 @@ def go_runtime(profile: dict, started: float, now: float, scrapes: int, go_versi
     s += [("go_gc_duration_seconds_sum", {}, pause * 1.1 * gcs), ("go_gc_duration_seconds_count", {}, gcs),
           ("go_goroutines", {}, profile["goroutines"]), ("go_info", {"version": go_version}, 1),
           (m + "alloc_bytes", {}, heap), (m + "alloc_bytes_total", {}, allocated),
-          (m + "frees_total", {}, mallocs - objects), (m + "gc_cpu_fraction", {}, 6.4e-05),
+          (m + "frees_total", {}, mallocs - objects),
           (m + "heap_alloc_bytes", {}, heap), (m + "heap_idle_bytes", {}, sys_heap - heap * 1.35),
           (m + "heap_inuse_bytes", {}, heap * 1.35), (m + "heap_objects", {}, objects),
           (m + "heap_released_bytes", {}, (sys_heap - heap * 1.35) * 0.95), (m + "heap_sys_bytes", {}, sys_heap),
