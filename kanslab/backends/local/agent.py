@@ -86,13 +86,13 @@ class Agent:
             self._start_due_pods(ds)
             views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}  # once per node
             self.states.update(views)
-            self._reconcile_pods(pods_by_node(views))
+            self._reconcile_pods(pods_by_node(views), ds)
             for n in self.topo.nodes:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_iptables(n.name, views[n.name])
             self.views.update(views)
-            self._reconcile_metrics(views)
+            self._reconcile_metrics(views, ds)
             reconfigured = [name for name, view in views.items() if self._reconcile_bird(name, bird_node(view))]
             for name in reconfigured:  # return with the routes in place, as the hostcli promises
                 self._await_remote_table(name)
@@ -137,16 +137,16 @@ class Agent:
         except Exception as e:  # no caller to tell: kept for `ping`
             self.errors.append(f"reconcile after a pod start: {type(e).__name__}: {e}")
 
-    def _reconcile_pods(self, wanted: dict[str, list[dict]]) -> None:
+    def _reconcile_pods(self, wanted: dict[str, list[dict]], ds) -> None:
         want = {p["key"]: p for pods in wanted.values() for p in pods}
         for key in list(self.applied_pods):
             if key not in want or want[key]["uid"] != self.applied_pods[key]["uid"]:
                 self._delete_pod(key)
         for key, p in want.items():
             if key not in self.applied_pods:
-                self._create_pod(p)
+                self._create_pod(p, ds)
 
-    def _create_pod(self, p: dict) -> None:
+    def _create_pod(self, p: dict, ds) -> None:
         node_ns = self.names.host(p["node"])
         pod_ns = self.names.pod(p["namespace"], p["name"])
         add_netns(self.rec, pod_ns)
@@ -163,7 +163,7 @@ class Agent:
         ip_batch(pod_ns, [f"link set eth0 address {p['mac']}", f"addr add {p['ip']}/32 dev eth0",
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
-        pod = self.lab.datastore().get("Pod", p["name"], p["namespace"])
+        pod = ds.get("Pod", p["name"], p["namespace"])
         prometheus = self.prometheus_pods.wants(pod)
         # a prom/prometheus pod's ports are Prometheus's, not whoami's
         self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], [] if prometheus else p["ports"])
@@ -226,7 +226,7 @@ class Agent:
         self.iptables[node] = restore_sets + rules
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
 
-    def _reconcile_metrics(self, views: dict[str, NodeView]) -> None:
+    def _reconcile_metrics(self, views: dict[str, NodeView], ds) -> None:
         """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""
         for name, view in views.items():
             try:
@@ -234,7 +234,7 @@ class Agent:
             except OSError as e:  # a port taken or a host that is not the node's: Felix would log it
                 self.errors.append(f"{name}: metrics server: {e}")
         try:
-            self.kube_controllers.sync(self.applied_pods)
+            self.kube_controllers.sync(self.applied_pods, ds)
         except OSError as e:
             self.errors.append(f"calico-kube-controllers: metrics server: {e}")
 

@@ -138,8 +138,7 @@ class KubeControllersEndpoint:
         self.started = time.time()
         self.scrapes = 0
 
-    def sync(self, applied_pods: dict[str, dict]) -> None:
-        ds = self.lab.datastore()
+    def sync(self, applied_pods: dict[str, dict], ds) -> None:
         port = kube_controllers_metrics.metrics_port(ds.get("KubeControllersConfiguration", "default"))
         key = next((k for k in sorted(applied_pods) if k.startswith("kube-system/calico-kube-controllers-")), None)
         netns = applied_pods[key]["netns"] if key else None
