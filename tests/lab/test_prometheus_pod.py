@@ -53,6 +53,10 @@ def test_prometheus_pod_answers_targets_and_goes_with_the_pod(lab):
         assert [(t["labels"]["job"], t["scrapeUrl"]) for t in got["data"]["activeTargets"]] == \
             [("prometheus", "http://localhost:9090/metrics")]
         assert len(_prometheus_pids(lab)) == 1
+        # the same through Lab's API, as chapter 05 asks the write-up's Prometheus
+        t = lab.prometheus_targets(server=f"{ip}:9090")
+        assert t[["job", "instance", "health"]].values.tolist() == [["prometheus", "localhost:9090", "up"]]
+        assert lab.prometheus_query('up{job="prometheus"}', server=f"{ip}:9090").value.tolist() == [1.0]
         # not whoami on 9090
         assert "Hostname:" not in lab.sh("k8s-m", f"curl -sS --max-time 3 http://{ip}:9090/")
     finally:

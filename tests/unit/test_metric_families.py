@@ -149,3 +149,35 @@ def test_every_metric_the_dashboards_query_is_one_the_lab_serves():
             for name in _re.findall(r"\b((?:felix|ipam|go|process)_[a-z_]+)", t["expr"]):
                 base = _re.sub(r"_(sum|count)$", "", name)
                 assert name in served or base in served, (panel["title"], name)
+
+
+def test_lab_queries_a_prometheus_inside_the_lab_by_its_address(monkeypatch):
+    """`server=`: the write-up's Prometheus on its NodePort, asked with curl from the control plane."""
+    import json
+
+    import kanslab
+    from kanslab import InvalidInput
+    from kanslab.backends.local import LocalBackend
+
+    lab = kanslab.Lab(LocalBackend(prefix="zzunit"))  # nothing runs: sh is replaced below
+    sent = []
+    targets = {"status": "success", "data": {"activeTargets": [
+        {"labels": {"job": "kube_controllers_metrics", "instance": "172.16.116.2:9094"}, "health": "up",
+         "scrapeUrl": "http://172.16.116.2:9094/metrics", "lastError": "", "lastScrape": "2026-12-05T18:00:00.1Z"},
+        {"labels": {"job": "felix_metrics", "instance": "192.168.10.10:9091"}, "health": "up",
+         "scrapeUrl": "http://192.168.10.10:9091/metrics", "lastError": "", "lastScrape": "2026-12-05T18:00:01Z"}]}}
+    vector = {"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"__name__": "felix_cluster_num_hosts", "instance": "192.168.10.10:9091"}, "value": [1.7e9, "4"]}]}}
+
+    def sh(host, cmd, timeout=60, check=True):
+        sent.append((host, cmd))
+        return json.dumps(targets if "/targets" in cmd else vector) if "30001" in cmd else "<html>nope</html>"
+    monkeypatch.setattr(lab, "sh", sh)
+    df = lab.prometheus_targets(server="192.168.10.10:30001")
+    assert list(df.job) == ["felix_metrics", "kube_controllers_metrics"] and set(df.health) == {"up"}
+    q = lab.prometheus_query("max(felix_cluster_num_hosts)", server="192.168.10.10:30001")
+    assert q.value.tolist() == [4.0]
+    assert sent[-1] == ("k8s-m", "curl -sS -G --max-time 10 http://192.168.10.10:30001/api/v1/query "
+                                 "--data-urlencode 'query=max(felix_cluster_num_hosts)'")
+    with pytest.raises(InvalidInput, match="not the HTTP API's JSON"):
+        lab.prometheus_query("up", server="192.168.10.10:30002")
