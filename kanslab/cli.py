@@ -1,4 +1,4 @@
-"""`kanslab up|down|status|ssh|doctor|record|translate`: the lab (and the course) from a terminal."""
+"""`kanslab up|down|status|ssh|forward|doctor|record|translate`: the lab (and the course) from a terminal."""
 
 from __future__ import annotations
 
@@ -64,6 +64,26 @@ def cmd_ssh(args) -> int:
     cmd = ["ip", "netns", "exec", b.names.host(args.host)] + (
         ["bash", "--rcfile", rc, "-i"] if not args.command else ["bash", "-c", " ".join(args.command)])
     os.execvpe("ip", cmd, env)
+    return 0
+
+
+def cmd_forward(args) -> int:
+    from .backends.local.forward import Forwarder, parse_target
+
+    b = _backend(args)
+    if not b.rec.exists():
+        print(f"no lab {b.prefix!r}", file=sys.stderr)
+        return 1
+    target = parse_target(args.target, b.topology)
+    via = args.via or b.topology.control_plane
+    netns = b._ns(via)  # a clear error for an unknown host
+    fwd = Forwarder(target, netns, args.port if args.port is not None else target[1])
+    print(f"{fwd.url} -> {target[0]}:{target[1]} (from {via}); Ctrl-C stops", flush=True)
+    try:
+        fwd.serve_forever()
+    except KeyboardInterrupt:
+        fwd.stop.set()
+    print("forward stopped")
     return 0
 
 
@@ -149,6 +169,11 @@ def main(argv=None) -> int:
     s.add_argument("host")
     s.add_argument("command", nargs="*")
     s.set_defaults(fn=cmd_ssh)
+    f = sub.add_parser("forward", help="open a loopback port on this machine to a lab address (e.g. NodePort 30001)")
+    f.add_argument("target", help="a NodePort on the control plane (30001) or host:port (k8s-w1:9091, 192.168.10.10:30001)")
+    f.add_argument("--port", type=int, default=None, help="local port on 127.0.0.1 (default: the target's; 0: any free)")
+    f.add_argument("--via", default=None, help="lab host whose network the connections start from (default: control plane)")
+    f.set_defaults(fn=cmd_forward)
     sub.add_parser("doctor", help="kernel features, daemons and the IPIP path in use").set_defaults(fn=cmd_doctor)
     r = sub.add_parser("record", help="run the chapters on a fresh lab and record transcripts for `replay` (root)")
     r.add_argument("chapters", nargs="*", help="chapter notebooks or their numbers (default: all)")

@@ -215,20 +215,44 @@ class Lab:
         return self._mark(df)
 
     # Prometheus
-    def _prometheus(self, path: str, params: dict) -> dict:
-        require(self.backend, RunsPrometheus)
-        data = self.backend.prometheus_api(path, params)
+    def _prometheus(self, path: str, params: dict, server: str | None = None) -> dict:
+        if server is None:
+            require(self.backend, RunsPrometheus)
+            data = self.backend.prometheus_api(path, params)
+        else:  # a Prometheus inside the lab (the write-up's, on its NodePort), asked from the control plane
+            import shlex
+
+            args = " ".join(f"--data-urlencode {shlex.quote(f'{k}={v}')}" for k, v in params.items())
+            out = self.sh(self.topology.control_plane, f"curl -sS -G --max-time 10 http://{server}{path} {args}".rstrip())
+            try:
+                data = json.loads(out)
+            except json.JSONDecodeError:
+                raise InvalidInput(f"Prometheus at {server}: not the HTTP API's JSON: {out[:200]!r}") from None
         if data.get("status") != "success":
             raise InvalidInput(f"Prometheus: {data.get('errorType', 'error')}: {data.get('error', data)}")
         return data["data"]
+
+    def prometheus_targets(self, server: str | None = None) -> pd.DataFrame:
+        """Prometheus's active targets (/api/v1/targets): job, instance, health, scrape_url, last_error,
+        last_scrape, one row each. `server`: `host:port` of a Prometheus in the lab (e.g. the
+        write-up's on 192.168.10.10:30001); None: the lab's own."""
+        import pandas as pd
+
+        rows = [{"job": t["labels"].get("job"), "instance": t["labels"].get("instance"), "health": t.get("health"),
+                 "scrape_url": t.get("scrapeUrl"), "last_error": t.get("lastError"),
+                 "last_scrape": pd.to_datetime(t.get("lastScrape"), utc=True, errors="coerce")}
+                for t in self._prometheus("/api/v1/targets", {"state": "active"}, server).get("activeTargets") or []]
+        cols = ["job", "instance", "health", "scrape_url", "last_error", "last_scrape"]
+        return self._mark(pd.DataFrame(rows, columns=cols).sort_values(["job", "instance"], ignore_index=True))
 
     def prometheus(self) -> dict:
         """Start the lab's Prometheus unless it runs: {"host", "port", "config", "pid"} of it."""
         require(self.backend, RunsPrometheus)
         return {k: v for k, v in self.backend.prometheus().items() if k != "ok"}
 
-    def prometheus_query(self, promql: str, time=None) -> pd.DataFrame:
-        """An instant PromQL query against the lab's Prometheus (started on first use).
+    def prometheus_query(self, promql: str, time=None, server: str | None = None) -> pd.DataFrame:
+        """An instant PromQL query against the lab's Prometheus (started on first use), or against
+        the Prometheus at `server` (`host:port` inside the lab, e.g. "192.168.10.10:30001").
 
         One row per series: `metric` (the series' __name__, "" for computed values), one column
         per label (sorted by name), `timestamp` (UTC) and `value` (float)."""
@@ -237,9 +261,10 @@ class Lab:
         params = {"query": promql}
         if time is not None:
             params["time"] = str(_epoch(time))
-        return self._mark(prometheus_api(self._prometheus("/api/v1/query", params)))
+        return self._mark(prometheus_api(self._prometheus("/api/v1/query", params, server)))
 
-    def prometheus_query_range(self, promql: str, start, end=None, step: str | float = "1s") -> pd.DataFrame:
+    def prometheus_query_range(self, promql: str, start, end=None, step: str | float = "1s",
+                               server: str | None = None) -> pd.DataFrame:
         """A PromQL range query: the same columns as `prometheus_query`, one row per series and step.
 
         `start`/`end`: datetimes, pandas Timestamps or Unix seconds; `end` defaults to now."""
@@ -249,7 +274,7 @@ class Lab:
 
         params = {"query": promql, "start": str(_epoch(start)),
                   "end": str(_epoch(end) if end is not None else _time.time()), "step": str(step)}
-        return self._mark(prometheus_api(self._prometheus("/api/v1/query_range", params)))
+        return self._mark(prometheus_api(self._prometheus("/api/v1/query_range", params, server)))
 
     def routes(self, host: str) -> pd.DataFrame:
         from .parse import ip_route

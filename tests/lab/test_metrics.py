@@ -168,6 +168,14 @@ def test_prometheus_scrapes_the_nodes_and_answers_queries(metrics_on):
     assert wait_for(lambda: len(lab.prometheus_query('up{job="felix_metrics"} == 1')) == 4, timeout=30)
     up = lab.prometheus_query('up{job="felix_metrics"}')
     assert set(up.node) == set(NODES) and set(up.instance) == {f"{ip}:9091" for ip in NODES.values()}
+    # calico-kube-controllers too, on its pod IP's :9094, with one ipam_ippool_size per pool
+    assert wait_for(lambda: len(lab.prometheus_query('up{job="kube_controllers_metrics"} == 1')) == 1, timeout=30)
+    targets = lab.prometheus_targets()
+    assert set(targets.job) == {"prometheus", "felix_metrics", "kube_controllers_metrics"} and len(targets) == 6
+    import json
+    pools = {p["metadata"]["name"]: p["spec"]["cidr"] for p in json.loads(lab.calicoctl("get ippool -o json"))["items"]}
+    size = lab.prometheus_query("ipam_ippool_size")
+    assert dict(zip(size.ippool, size.value, strict=True)) == {n: 2 ** (32 - int(c.split("/")[1])) for n, c in pools.items()}
     # Prometheus holds what the node serves once it has scraped after a change: a state to wait for
     try:
         lab.apply(PODS)

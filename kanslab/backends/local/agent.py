@@ -26,10 +26,11 @@ from . import sshdoor
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .labinfo import load_lab
-from .metrics import MetricsServer
+from .metrics import KubeControllersEndpoint, MetricsServer
 from .netns import InNetns, ip_batch, run
 from .network import add_netns
 from .podserver import PodServer
+from .prompod import PrometheusPods
 from .view import pods_by_node
 
 
@@ -47,8 +48,10 @@ class Agent:
         self.kernel_ipip = ipip_module_available()
         self.states: dict[str, NodeView] = {}  # each node's view, as the routes are being programmed
         self.views: dict[str, NodeView] = {}   # each node's view as last programmed (metrics read it)
-        self.restores = {n.name: 0 for n in self.topo.nodes}  # iptables-restore runs per node
-        self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.restores.get)
+        self.felix_counters = {n.name: felix_metrics.FelixCounters() for n in self.topo.nodes}  # what each Felix did
+        self.metrics = MetricsServer(self.stop, self.names.host, self.views.get, self.felix_counters.get)
+        self.kube_controllers = KubeControllersEndpoint(self.lab, self.metrics)
+        self.prometheus_pods = PrometheusPods(self.lab, self.names, self.rec, self.metrics)
         self.prometheus: subprocess.Popen | None = None
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
@@ -84,13 +87,13 @@ class Agent:
             self._start_due_pods(ds)
             views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}  # once per node
             self.states.update(views)
-            self._reconcile_pods(pods_by_node(views))
+            self._reconcile_pods(pods_by_node(views), ds)
             for n in self.topo.nodes:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_iptables(n.name, views[n.name])
             self.views.update(views)
-            self._reconcile_metrics(views)
+            self._reconcile_metrics(views, ds)
             reconfigured = [name for name, view in views.items() if self._reconcile_bird(name, bird_node(view))]
             for name in reconfigured:  # return with the routes in place, as the hostcli promises
                 self._await_remote_table(name)
@@ -145,16 +148,16 @@ class Agent:
         except Exception as e:  # no caller to tell: kept for `ping`
             self.errors.append(f"reconcile after a pod start: {type(e).__name__}: {e}")
 
-    def _reconcile_pods(self, wanted: dict[str, list[dict]]) -> None:
+    def _reconcile_pods(self, wanted: dict[str, list[dict]], ds) -> None:
         want = {p["key"]: p for pods in wanted.values() for p in pods}
         for key in list(self.applied_pods):
             if key not in want or want[key]["uid"] != self.applied_pods[key]["uid"]:
                 self._delete_pod(key)
         for key, p in want.items():
             if key not in self.applied_pods:
-                self._create_pod(p)
+                self._create_pod(p, ds)
 
-    def _create_pod(self, p: dict) -> None:
+    def _create_pod(self, p: dict, ds) -> None:
         node_ns = self.names.host(p["node"])
         pod_ns = self.names.pod(p["namespace"], p["name"])
         add_netns(self.rec, pod_ns)
@@ -171,13 +174,22 @@ class Agent:
         ip_batch(pod_ns, [f"link set eth0 address {p['mac']}", f"addr add {p['ip']}/32 dev eth0",
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
-        self.pods.add_pod(p["key"], pod_ns, p["name"], kernel_addresses(pod_ns), p["ports"])
+        pod = ds.get("Pod", p["name"], p["namespace"])
+        prometheus = self.prometheus_pods.wants(pod)
+        # a prom/prometheus pod's ports are Prometheus's, not whoami's
+        self.pods.add_pod(p["key"], pod_ns, p["name"], kernel_addresses(pod_ns), [] if prometheus else p["ports"])
+        if prometheus:
+            try:
+                self.prometheus_pods.start(p["key"], pod, pod_ns)
+            except Exception as e:  # the pod stays, without its software, as a container that fails to start
+                self.errors.append(f"pod {p['key']}: prometheus: {type(e).__name__}: {e}")
         self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns, "node_ns": node_ns, "ip": p["ip"],
                                        "ifname": p["ifname"]}
 
     def _delete_pod(self, key: str) -> None:
         info = self.applied_pods.pop(key)
         self.pods.remove_pod(key)
+        self.prometheus_pods.stop(key)
         # Delete the pod's route first: when the namespace (and so the veth) goes, the kernel drops
         # the route without a netlink message, and BIRD (which scans the table rarely here) would
         # go on announcing it; a borrowed /32 would stay on every other node.
@@ -215,7 +227,7 @@ class Agent:
         restore_sets = felix_tables.ipset_restore(sets)
         if self.iptables.get(node) == restore_sets + rules:
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
-        self.restores[node] += 1
+        t0 = time.monotonic()
         ns = self.names.host(node)
         run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         run(["ip", "netns", "exec", ns, "iptables-restore"], input=rules)
@@ -223,14 +235,19 @@ class Agent:
             if stale not in sets:
                 run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
+        self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
 
-    def _reconcile_metrics(self, views: dict[str, NodeView]) -> None:
+    def _reconcile_metrics(self, views: dict[str, NodeView], ds) -> None:
         """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""
         for name, view in views.items():
             try:
                 self.metrics.sync({name: felix_metrics.listen_address(view.felix)})
             except OSError as e:  # a port taken or a host that is not the node's: Felix would log it
                 self.errors.append(f"{name}: metrics server: {e}")
+        try:
+            self.kube_controllers.sync(self.applied_pods, ds)
+        except OSError as e:
+            self.errors.append(f"calico-kube-controllers: metrics server: {e}")
 
     def ensure_prometheus(self) -> dict:
         """Start the real Prometheus in the control plane's namespace unless it already runs."""

@@ -13,18 +13,23 @@ import json
 import selectors
 import socket
 import threading
+import time
 from typing import Callable
 
-from ...emulator import felix_metrics
+from ...emulator import felix_metrics, kube_controllers_metrics
 from .netns import InNetns, run
 
 
 class MetricsServer(threading.Thread):
     def __init__(self, stop: threading.Event, node_ns: Callable[[str], str], view_of: Callable[[str], dict | None],
-                 restore_calls: Callable[[str], int]):
+                 counters: Callable[[str], "felix_metrics.FelixCounters"],
+                 extra: dict[str, tuple[str, Callable[[], str]]] | None = None):
         super().__init__(daemon=True, name="felix-metrics")
         self.stop = stop
-        self.node_ns, self.view_of, self.restore_calls = node_ns, view_of, restore_calls
+        self.node_ns, self.view_of, self.counters = node_ns, view_of, counters
+        # other endpoints served the same way: key -> (namespace, handler(request target) -> (content type,
+        # body) or None for 404); kube-controllers' :9094, the HTTP SD a prom/prometheus pod reads
+        self.extra = extra if extra is not None else {}
         self.sel = selectors.DefaultSelector()
         self.lock = threading.Lock()
         self.listeners: dict[str, tuple[tuple[str, int], socket.socket]] = {}
@@ -40,7 +45,7 @@ class MetricsServer(threading.Thread):
                 if have:
                     self._close(node)
                 if addr is not None:
-                    with InNetns(self.node_ns(node)):
+                    with InNetns(self.extra[node][0] if node in self.extra else self.node_ns(node)):
                         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                     s.bind(addr)
@@ -90,9 +95,14 @@ class MetricsServer(threading.Thread):
                     break
                 req += chunk
             first = req.split(b"\n", 1)[0].decode("latin-1").split()
-            path = first[1].split("?", 1)[0] if len(first) >= 2 else ""
+            target = first[1] if len(first) >= 2 else ""
+            path = target.split("?", 1)[0]
             if len(first) < 2 or first[0] not in ("GET", "HEAD"):
                 status, body, ctype = "405 Method Not Allowed", b"only GET\n", "text/plain"
+            elif node in self.extra:  # another endpoint served this way answers its own paths
+                got = self.extra[node][1](target)
+                status, ctype, body = ("200 OK", got[0], got[1]) if got else \
+                    ("404 Not Found", "text/plain; charset=utf-8", b"404 page not found\n")
             elif path != "/metrics":
                 status, body, ctype = "404 Not Found", b"404 page not found\n", "text/plain; charset=utf-8"
             else:
@@ -109,6 +119,43 @@ class MetricsServer(threading.Thread):
     def render(self, node: str) -> str:
         view = self.view_of(node) or {}
         ns = self.node_ns(node)
+        counters = self.counters(node)
+        counters.scrapes += 1
+        t0 = time.monotonic()
         links = {ln["ifname"] for ln in json.loads(run(["ip", "-n", ns, "-j", "link"], check=False).stdout or "[]")}
+        counters.route_list_time.observe(time.monotonic() - t0)  # a real listing of the node's links
         save = run(["ip", "netns", "exec", ns, "iptables-save"], check=False).stdout
-        return felix_metrics.exposition(felix_metrics.values(view, links, save, self.restore_calls(node)))
+        sets = run(["ip", "netns", "exec", ns, "ipset", "list", "-n"], check=False).stdout.split()
+        return felix_metrics.exposition(felix_metrics.all_samples(view, links, save, sets, counters, node))
+
+
+class KubeControllersEndpoint:
+    """calico-kube-controllers' :9094 inside its pod's namespace, on while its pod runs and
+    KubeControllersConfiguration's prometheusMetricsPort is not 0 (on by default, as in Calico)."""
+
+    def __init__(self, lab, server: MetricsServer):
+        self.lab, self.server = lab, server
+        self.started = time.time()
+        self.scrapes = 0
+
+    def sync(self, applied_pods: dict[str, dict], ds) -> None:
+        port = kube_controllers_metrics.metrics_port(ds.get("KubeControllersConfiguration", "default"))
+        key = next((k for k in sorted(applied_pods) if k.startswith("kube-system/calico-kube-controllers-")), None)
+        netns = applied_pods[key]["netns"] if key else None
+        want = f"kube-controllers {netns}" if netns and port else None
+        for old in [k for k in self.server.extra if k.startswith("kube-controllers ") and k != want]:
+            self.server.sync({old: None})
+            self.server.extra.pop(old, None)
+        if want:
+            self.server.extra[want] = (netns, self.handle)
+            self.server.sync({want: ("0.0.0.0", port)})
+
+    def handle(self, target: str) -> tuple[str, bytes] | None:
+        if target.split("?", 1)[0] != "/metrics":
+            return None
+        return "text/plain; version=0.0.4; charset=utf-8", self.render().encode()
+
+    def render(self) -> str:
+        self.scrapes += 1
+        with self.lab.datastore().snapshot() as tx:
+            return kube_controllers_metrics.exposition_from(tx, self.started, self.scrapes)

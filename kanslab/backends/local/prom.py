@@ -1,7 +1,7 @@
 """The real Prometheus (Debian's `prometheus` package) inside the control plane's namespace.
 
-Like the write-up's `prometheus-pod`, it scrapes every node's Felix on <node IP>:9091 every 5 s
-and itself on localhost:9090. The emulated cluster has no Kubernetes API server to discover
+Like the write-up's `prometheus-pod`, it scrapes every node's Felix on <node IP>:9091 every 5 s,
+calico-kube-controllers on <its pod IP>:9094, and itself on localhost:9090. The emulated cluster has no Kubernetes API server to discover
 endpoints from (`kubernetes_sd_configs`), so the targets are a `static_configs` list written to
 the lab's state directory, each with a `node` label. Its data directory is in the state directory
 too. The agent starts it on first use: the process inherits the lab's environment tag (recorded
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from ...emulator import felix_metrics
+from ...emulator import felix_metrics, kube_controllers_metrics
 from ...errors import LabError
 from .netns import InNetns
 
@@ -32,9 +32,10 @@ def binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def config(targets: list[tuple[str, str, int]]) -> dict:
-    """prometheus.yml for (node, ip, port) Felix targets: the write-up's jobs that exist in the lab."""
-    return {
+def config(targets: list[tuple[str, str, int]], kube_controllers: str | None = None) -> dict:
+    """prometheus.yml for (node, ip, port) Felix targets and calico-kube-controllers' `ip:port`:
+    the write-up's jobs (felix_metrics, kube_controllers_metrics) with static targets."""
+    cfg = {
         "global": {"scrape_interval": "15s", "external_labels": {"monitor": "tutorial-monitor"}},
         "scrape_configs": [
             {"job_name": "prometheus", "scrape_interval": SCRAPE_INTERVAL,
@@ -44,6 +45,19 @@ def config(targets: list[tuple[str, str, int]]) -> dict:
                                 for node, ip, port in targets]},
         ],
     }
+    if kube_controllers:
+        cfg["scrape_configs"].append({"job_name": "kube_controllers_metrics", "scrape_interval": SCRAPE_INTERVAL,
+                                      "scheme": "http", "static_configs": [{"targets": [kube_controllers]}]})
+    return cfg
+
+
+def kube_controllers_target(views: dict) -> str | None:
+    """calico-kube-controllers' `<pod IP>:9094` from the nodes' views (the port its endpoint opens by default)."""
+    for view in views.values():
+        for p in view.get("pods") or []:
+            if p["namespace"] == "kube-system" and p["name"].startswith("calico-kube-controllers-") and p.get("ip"):
+                return f"{p['ip']}:{kube_controllers_metrics.DEFAULT_PORT}"
+    return None
 
 
 def http_get(netns: str, path: str, host: str = "127.0.0.1", port: int = PORT, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -73,7 +87,7 @@ def start(names, rec, netns: str, views: dict[str, dict], topo, env: dict) -> su
                                              "prometheusMetricsEnabled": True})
         targets.append((n.name, n.ip, addr[1] if addr else felix_metrics.DEFAULT_PORT))
     cfg = d / "prometheus.yml"
-    cfg.write_text(yaml.safe_dump(config(targets), sort_keys=False))
+    cfg.write_text(yaml.safe_dump(config(targets, kube_controllers_target(views)), sort_keys=False))
     log = open(d / "prometheus.log", "w")
     argv = ["ip", "netns", "exec", netns, exe, f"--config.file={cfg}", f"--storage.tsdb.path={d / 'data'}",
             f"--web.listen-address=0.0.0.0:{PORT}", "--storage.tsdb.retention.time=1d"]
