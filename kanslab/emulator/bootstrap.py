@@ -10,6 +10,7 @@ from . import ipam
 from . import k8s_objects as k8s
 from .cluster import cluster_spec
 from .datastore import Datastore
+from .endpoints import ensure_services
 from .kube_system import ensure_kube_system
 
 
@@ -47,5 +48,6 @@ def bootstrap(ds: Datastore, topology: Any) -> list[str]:
             made.append("kubecontrollersconfiguration.projectcalico.org/default created")
         ipam.reconcile_tunnel_addrs(tx, spec)
         made += ensure_kube_system(tx, spec)
+        made += ensure_services(tx, spec)
     return made
 

@@ -30,8 +30,10 @@ KINDS = (
     "IPPool", "BGPPeer", "BGPConfiguration", "FelixConfiguration", "KubeControllersConfiguration",
     "WorkloadEndpoint", "IPAMBlock", "BlockAffinity", "IPAMConfig", "IPReservation",
     "CalicoNetworkPolicy", "GlobalNetworkPolicy",
+    "Service", "Endpoints", "EndpointSlice",
 )
-NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy"})
+NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy",
+                              "Service", "Endpoints", "EndpointSlice"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

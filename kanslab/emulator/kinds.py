@@ -14,7 +14,9 @@ from .cluster import ClusterSpec
 from .outcomes import PLURAL, ApplyError
 
 K8S_KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Pod"): "Pod", ("v1", "Node"): "Node",
-             ("networking.k8s.io/v1", "NetworkPolicy"): "NetworkPolicy"}
+             ("networking.k8s.io/v1", "NetworkPolicy"): "NetworkPolicy",
+             ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",
+             ("discovery.k8s.io/v1", "EndpointSlice"): "EndpointSlice"}
 CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "BGPConfiguration",
                 "FelixConfiguration": "FelixConfiguration",
                 "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode",
@@ -22,8 +24,7 @@ CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "B
                 "GlobalNetworkPolicy": "GlobalNetworkPolicy"}
 CALICO_CANONICAL = frozenset(CALICO_KINDS.values())
 # kinds real clusters have but the lab does not emulate: refused with a clear message, not "no matches"
-KNOWN_ELSEWHERE = {"Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob", "Service",
-                   "Endpoints", "EndpointSlice", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
+KNOWN_ELSEWHERE = {"Deployment", "DaemonSet", "ReplicaSet", "StatefulSet", "Job", "CronJob", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
                    "ClusterRole", "ClusterRoleBinding", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
                    "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
                    "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",

@@ -11,6 +11,7 @@ from ..errors import InvalidInput
 from . import resources as res
 from .argv import Args
 from .jsonpath import render as jsonpath_render
+from .kubeapi import tables as api_tables
 from .object_output import kubectl_json, to_yaml
 from .outcomes import PLURAL, ApplyError
 from .selectors import k8s_label_selector
@@ -28,15 +29,19 @@ for _kind, _names in {
     "Namespace": ("namespaces", "namespace", "ns"),
     "NetworkPolicy": ("networkpolicies", "networkpolicy", "netpol", "networkpolicies.networking.k8s.io",
                       "networkpolicy.networking.k8s.io"),
+    "Service": ("services", "service", "svc"),
+    "Endpoints": ("endpoints", "ep"),
+    "EndpointSlice": ("endpointslices", "endpointslice", "endpointslices.discovery.k8s.io",
+                      "endpointslice.discovery.k8s.io"),
 }.items():
     for _n in _names:
         TYPES[_n] = _kind
-NOT_EMULATED_TYPES = ("services", "service", "svc", "deployments", "deployment", "deploy", "daemonsets", "ds",
-                      "replicasets", "rs", "statefulsets", "sts", "configmaps", "cm", "secrets", "endpoints", "ep",
+NOT_EMULATED_TYPES = ("deployments", "deployment", "deploy", "daemonsets", "ds",
+                      "replicasets", "rs", "statefulsets", "sts", "configmaps", "cm", "secrets",
                       "serviceaccounts", "sa", "events", "ev", "all", "ingress", "ing", "jobs", "cronjobs",
                       "ippools", "ippool", "ipamblocks", "blockaffinities", "bgppeers", "felixconfigurations",
                       "crd", "customresourcedefinitions", "pv", "pvc", "roles", "clusterroles")
-NAMESPACED = ("Pod", "NetworkPolicy")
+NAMESPACED = ("Pod", "NetworkPolicy", "Service", "Endpoints", "EndpointSlice")
 SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
              "jsonpath=...] [-l SELECTOR] [--show-labels], apply -f, create -f, delete, label, patch, version, wait --for=condition=Ready "
              "(kubectl exec runs through the lab's dataplane: lab.exec)")
@@ -104,6 +109,10 @@ def _row(kind: str, o: dict, wide: bool, now: datetime) -> list[str]:
         return row
     if kind == "Namespace":
         return [m["name"], st.get("phase", "Active"), _age(o, now)]
+    if kind in API_PRINTED:  # kube-apiserver's printers (kubeapi/tables.py); priority-1 columns for -o wide
+        cols = api_tables.COLUMNS[kind]
+        return [str(c) for c, d in zip(api_tables.cells(kind, o, now), cols, strict=True)
+                if wide or not d["priority"]]
     return [m["name"], _selector_text(s.get("podSelector") or {}), _age(o, now)]
 
 
@@ -114,6 +123,10 @@ HEADINGS = {
     "Namespace": (["NAME", "STATUS", "AGE"], []),
     "NetworkPolicy": (["NAME", "POD-SELECTOR", "AGE"], []),
 }
+API_PRINTED = ("Service", "Endpoints", "EndpointSlice")
+for _kind in API_PRINTED:
+    HEADINGS[_kind] = ([c["name"].upper() for c in api_tables.COLUMNS[_kind] if not c["priority"]],
+                       [c["name"].upper() for c in api_tables.COLUMNS[_kind] if c["priority"]])
 
 
 def cmd_get(argv: list[str], ctx: CliContext) -> Result:
@@ -170,7 +183,8 @@ def cmd_get(argv: list[str], ctx: CliContext) -> Result:
                                       "metadata": {"resourceVersion": ""}}
         return rc, (to_yaml(doc) if output == "yaml" else kubectl_json(doc)), err_text
     if output == "name":
-        resource = {"NetworkPolicy": "networkpolicy.networking.k8s.io"}.get(kind, kind.lower())
+        resource = {"NetworkPolicy": "networkpolicy.networking.k8s.io",
+                    "EndpointSlice": "endpointslice.discovery.k8s.io"}.get(kind, kind.lower())
         return rc, "".join(f"{resource}/{o['metadata']['name']}\n" for o in objs), err_text
     if output.startswith("jsonpath="):
         template = output[len("jsonpath="):]

@@ -17,6 +17,7 @@ KUBECTL_RESOURCE = {
     "CalicoNode": "node.projectcalico.org", "IPReservation": "ipreservation.projectcalico.org",
     "CalicoNetworkPolicy": "networkpolicy.projectcalico.org",
     "GlobalNetworkPolicy": "globalnetworkpolicy.projectcalico.org",
+    "Service": "service", "Endpoints": "endpoints", "EndpointSlice": "endpointslice.discovery.k8s.io",
 }
 # the plural the API server uses in its messages ("pods \"x\" not found")
 PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPolicy": "networkpolicies",
@@ -24,7 +25,8 @@ PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPol
           "FelixConfiguration": "felixconfigurations",
           "KubeControllersConfiguration": "kubecontrollersconfigurations", "CalicoNode": "nodes",
           "IPReservation": "ipreservations", "CalicoNetworkPolicy": "networkpolicies",
-          "GlobalNetworkPolicy": "globalnetworkpolicies"}
+          "GlobalNetworkPolicy": "globalnetworkpolicies",
+          "Service": "services", "Endpoints": "endpoints", "EndpointSlice": "endpointslices"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import os
 
 from ..errors import InvalidInput
 from . import k8s_objects as k8s
+from .endpoints import sync_endpoints
 from .outcomes import ApplyError
 
 SETTING = "pod_start_delay_ms"
@@ -88,4 +89,5 @@ def start(ds, namespace: str, name: str, uid: str) -> str | None:
         except ApplyError as e:
             return str(e)
         tx.put(pod)
+        sync_endpoints(tx)  # the pod is Ready now: the endpoints controllers add it
     return None

@@ -16,6 +16,8 @@ from typing import Any
 
 from . import ipam
 from . import k8s_objects as k8s
+from . import services
+from .endpoints import sync_endpoints
 from .calico_apply import apply_calico, apply_calico_node, apply_calico_policy, calico_node
 from .cluster import cluster_spec
 from .datastore import Datastore
@@ -34,6 +36,10 @@ def apply_one(run: Run, kind: str, obj: dict) -> Change:
         return apply_pod(run, obj)
     if kind == "NetworkPolicy":
         return apply_netpol(run, obj)
+    if kind == "Service":
+        return services.apply_service(run, obj)
+    if kind in ("Endpoints", "EndpointSlice"):
+        return services.apply_endpoints(run, kind, obj)
     if kind == "CalicoNode":
         return apply_calico_node(run, obj)
     if kind in ("CalicoNetworkPolicy", "GlobalNetworkPolicy"):
@@ -57,6 +63,7 @@ def apply_changes(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "a
             changes.append(apply_one(run, kind, obj))
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return changes
 
 
@@ -73,9 +80,11 @@ def apply(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "apply") -
 
 # ---------------------------------------------------------------- deleting
 
+NAMESPACED = ("Pod", "NetworkPolicy", "CalicoNetworkPolicy", "Service", "Endpoints", "EndpointSlice")
+
 def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
     tx = run.tx
-    if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy"):
+    if kind in NAMESPACED:
         ns = ns or "default"
     if kind == "Node" or kind == "CalicoNode":
         if tx.get("Node", name) is None:
@@ -92,11 +101,13 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         for pod in tx.list("Pod", name):
             k8s.stop_pod(tx, pod)
             tx.delete("Pod", pod["metadata"]["name"], name)
-        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy"):
+        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy", "Service", "Endpoints", "EndpointSlice"):
             for pol in tx.list(pkind, name):
                 tx.delete(pkind, pol["metadata"]["name"], name)
     elif kind == "Pod":
         k8s.stop_pod(tx, obj)
+    elif kind == "Service":
+        services.delete_service_endpoints(tx, name, ns)
     elif kind == "IPPool":
         used = ipam.pool_allocations(tx, obj)
         if used:
@@ -116,7 +127,7 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         ipam.release_pool_blocks(tx, obj)
         run.reconcile = True
     tx.delete(kind, name, ns)
-    return Change(kind, name, ns if kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy") else None, "deleted")
+    return Change(kind, name, ns if kind in NAMESPACED else None, "deleted")
 
 
 def delete_changes(ds: Datastore, topology: Any, manifest: Any, *, only: str | None = None,
@@ -130,6 +141,7 @@ def delete_changes(ds: Datastore, topology: Any, manifest: Any, *, only: str | N
                    for o, kind in zip(objs, kinds, strict=True)]
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return changes
 
 
@@ -146,6 +158,7 @@ def delete_objects(ds: Datastore, topology: Any, targets: list[tuple[str, str, s
         changes = [delete_one(run, kind, name, ns) for kind, name, ns in targets]
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return changes
 
 
@@ -178,6 +191,7 @@ def patch(ds: Datastore, topology: Any, kind: str, name: str, patch_obj: dict, n
         change = apply_one(run, kind, merged)
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return Change(change.kind, change.name, change.namespace, "patched" if change.verb != "unchanged" else
                   "unchanged")
 
@@ -208,6 +222,7 @@ def set_labels(ds: Datastore, topology: Any, kind: str, name: str, labels: dict[
         tx.put(obj)
         if target == "Pod":
             sync_wep_labels(tx, obj)
+            sync_endpoints(tx)
         if target == "Node":
             ipam.reconcile_tunnel_addrs(tx, spec)
     only_removed = all(v is None for v in labels.values())
