@@ -10,11 +10,11 @@ Only what differs is written.
 
 from __future__ import annotations
 
-import ipaddress
-
 from . import services as svc
 from .cluster import ClusterSpec
 from .kube_system import name_suffix
+
+MANAGED = svc.MANAGED_BY
 
 
 def _selected(pod: dict, selector: dict) -> bool:
@@ -119,8 +119,6 @@ def desired_slice(service: dict, members: list, name: str) -> dict:
     return out
 
 
-MANAGED = svc.MANAGED_BY
-
 
 def _same(old: dict | None, new: dict) -> bool:
     if old is None:
@@ -224,13 +222,3 @@ def ensure_services(tx, spec: ClusterSpec) -> list[str]:
         made.append("service/kube-dns created")
     sync_endpoints(tx)
     return made
-
-
-def service_ip_of(tx, name: str, ns: str) -> str | None:
-    s = tx.get("Service", name, ns)
-    ip = (s or {}).get("spec", {}).get("clusterIP")
-    return ip if ip and ip != "None" else None
-
-
-def is_service_ip(spec: ClusterSpec, ip: str) -> bool:
-    return ipaddress.ip_address(ip) in svc.service_cidr(spec)

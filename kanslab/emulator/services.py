@@ -24,8 +24,8 @@ import hashlib
 import ipaddress
 
 from .cluster import ClusterSpec
+from .k8s_objects import check_k8s_name
 from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
-from .kube_system import name_suffix
 from .outcomes import ApplyError, Change
 
 NODE_PORT_RANGE = (30000, 32767)   # kube-apiserver --service-node-port-range default
@@ -209,7 +209,6 @@ def apply_service(run: Run, obj: dict) -> Change:
     meta = obj["metadata"]
     name, ns = meta["name"], meta.get("namespace") or "default"
     meta["namespace"] = ns
-    from .k8s_objects import check_k8s_name
     check_k8s_name("Service", name, ns, label=True)
     if run.tx.get("Namespace", ns) is None:
         raise ApplyError("Service", name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")

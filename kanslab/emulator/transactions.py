@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ipam
+from . import ipam, services
 from . import k8s_objects as k8s
-from . import services
-from .endpoints import sync_endpoints
 from .calico_apply import apply_calico, apply_calico_node, apply_calico_policy, calico_node
 from .cluster import cluster_spec
 from .datastore import Datastore
+from .endpoints import sync_endpoints
 from .k8s_apply import apply_namespace, apply_netpol, apply_node, apply_pod, sync_wep_labels
 from .kinds import Run, classify, not_found
 from .manifests import load_manifest, merge_patch

@@ -23,10 +23,10 @@ from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_sta
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
 from . import iptables_owned, sshdoor
-from .dns import ClusterDNS, is_coredns
-from .kubeproxy import KubeProxy, wanted_tables
 from .daemons import birdc, start_bird
+from .dns import ClusterDNS, is_coredns
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
+from .kubeproxy import KubeProxy, wanted_tables
 from .labinfo import load_lab
 from .metrics import MetricsServer
 from .netns import InNetns, ip_batch, run
