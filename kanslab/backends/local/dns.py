@@ -32,29 +32,32 @@ class ClusterDNS:
         self.text = None
 
     def sync(self, hosts_text: str, coredns: dict[str, str]) -> None:
-        """Write the records; run one dnsmasq per coredns pod (key -> its netns), stop the others'."""
+        """Write the records; run one dnsmasq per coredns pod (key -> its netns), stop the others'.
+
+        A dnsmasq already running for a pod (an agent started again) is kept and told to re-read."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        if hosts_text != self.text:
+        changed = hosts_text != self.text
+        if changed:
             tmp = self.hosts.with_suffix(".tmp")
             tmp.write_text(hosts_text)
             os.replace(tmp, self.hosts)
-            for pidfile in self.running.values():
-                _signal(pidfile, signal.SIGHUP)
-            self.text = hosts_text
         for key in [k for k in self.running if k not in coredns]:
             _signal(self.running.pop(key), signal.SIGTERM)
         for key, netns in coredns.items():
-            if key not in self.running or _pid(self.running[key]) is None:
-                self.running[key] = self._start(key, netns)
+            pidfile = self.dir / (key.replace("/", "_") + ".pid")
+            if _pid(pidfile) is None:
+                self._start(key, netns, pidfile)
+            elif changed or key not in self.running:
+                _signal(pidfile, signal.SIGHUP)
+            self.running[key] = pidfile
+        self.text = hosts_text
 
-    def _start(self, key: str, netns: str) -> Path:
-        pidfile = self.dir / (key.replace("/", "_") + ".pid")
+    def _start(self, key: str, netns: str, pidfile: Path) -> None:
         self.rec.add("pidfile", path=str(pidfile), match="dnsmasq")
         run(["ip", "netns", "exec", netns, "dnsmasq", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
              f"--addn-hosts={self.hosts}", f"--local-ttl={TTL}", "--local=/cluster.local/", "--no-negcache",
              "--user=root", "--group=root", f"--pid-file={pidfile}",
              f"--log-facility={pidfile.with_suffix('.log')}"], host=key)
-        return pidfile
 
 
 def _pid(pidfile: Path) -> int | None:
