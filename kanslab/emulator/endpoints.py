@@ -12,9 +12,12 @@ from __future__ import annotations
 
 from . import services as svc
 from .cluster import ClusterSpec
+from .k8s_objects import now as now_rfc3339
 from .kube_system import name_suffix
 
 MANAGED = svc.MANAGED_BY
+# set by the endpoints controller on the Endpoints it writes; its leftover clean-up only touches those
+TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 
 
 def _selected(pod: dict, selector: dict) -> bool:
@@ -126,6 +129,11 @@ def _same(old: dict | None, new: dict) -> bool:
     strip = ("uid", "resourceVersion", "creationTimestamp")
     om = {k: v for k, v in old["metadata"].items() if k not in strip}
     nm = {k: v for k, v in new["metadata"].items() if k not in strip}
+    for m in (om, nm):
+        ann = {k: v for k, v in (m.get("annotations") or {}).items() if k != TRIGGER_TIME}
+        m.pop("annotations", None)
+        if ann:
+            m["annotations"] = ann
     body = lambda o: {k: v for k, v in o.items() if k != "metadata"}  # noqa: E731
     return om == {k: v for k, v in nm.items() if v or k in om} and body(old) == body(new)
 
@@ -145,6 +153,7 @@ def sync_endpoints(tx) -> bool:
         ep = desired_endpoints(service, members)
         old = tx.get("Endpoints", name, ns)
         if not _same(old, ep):
+            ep["metadata"]["annotations"] = {TRIGGER_TIME: now_rfc3339()}
             tx.put(ep)
             changed = True
         mine = [s for s in tx.list("EndpointSlice", ns)
@@ -171,9 +180,7 @@ def sync_endpoints(tx) -> bool:
 
 
 def _controller_made(tx, kind: str, o: dict) -> bool:
-    # Endpoints a user wrote by hand carry kubectl's last-applied annotation; the controller's do not
-    ann = o["metadata"].get("annotations") or {}
-    return kind == "EndpointSlice" or "kubectl.kubernetes.io/last-applied-configuration" not in ann
+    return kind == "EndpointSlice" or TRIGGER_TIME in (o["metadata"].get("annotations") or {})
 
 
 # ---------------------------------------------------------------- kubeadm's Services

@@ -95,3 +95,23 @@ spec:
     ep = _get(lab, "endpoints felix-metrics-svc -n kube-system")
     assert sorted(a["ip"] for a in ep["subsets"][0]["addresses"]) == [
         "192.168.10.10", "192.168.10.101", "192.168.10.102", "192.168.20.100"]
+
+
+def test_a_service_without_selector_keeps_the_endpoints_written_for_it(tmp_path):
+    lab = cli_lab(tmp_path)
+    manual = """
+apiVersion: v1
+kind: Service
+metadata: {name: ext}
+spec: {ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: ext}
+subsets: [{addresses: [{ip: 10.1.1.254}], ports: [{port: 80}]}]
+"""
+    assert kctl(lab, "create -f -", stdin=manual)[0] == 0
+    kctl(lab, "apply -f -", stdin=WHOAMI % ("w1", "k8s-w1"))   # the controllers run again: ext is not theirs
+    assert _get(lab, "endpoints ext")["subsets"][0]["addresses"] == [{"ip": "10.1.1.254"}]
+    assert "endpoints.kubernetes.io/last-change-trigger-time" in \
+        _get(lab, "endpoints kube-dns -n kube-system")["metadata"]["annotations"]
