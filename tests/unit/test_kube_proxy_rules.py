@@ -73,3 +73,13 @@ def test_dns_records_for_services_headless_services_and_pods():
     assert [ip for ip, n in pairs if n == "felix-metrics-svc.kube-system.svc.cluster.local"] == [
         "192.168.10.10", "192.168.10.101"]
     assert ("172.16.158.1", "172-16-158-1.default.pod.cluster.local") in pairs
+
+
+def test_felix_counts_its_own_chains_and_rules_not_kube_proxys():
+    from kanslab.emulator.felix_metrics import iptables_counts
+
+    save = ("*nat\n:PREROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:cali-PREROUTING - [0:0]\n"
+            '-A PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING\n'
+            '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES\n'
+            "-A KUBE-SERVICES -j RETURN\n-A cali-PREROUTING -j RETURN\nCOMMIT\n")
+    assert iptables_counts(save) == {"nat": (1, 2)}
