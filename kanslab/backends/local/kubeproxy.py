@@ -15,7 +15,8 @@ PREFIX, MARKER = "KUBE-", "-j KUBE-"
 
 def wanted_tables(services: list[dict], endpoints: dict[tuple[str, str], dict], cluster_cidr: str) -> dict[str, list[str]]:
     tables = kp.render(services, endpoints, cluster_cidr)
-    for table, chain, hook, comment, extra in kp.JUMPS:
+    # kube-proxy prepends each jump in turn, so a built-in chain lists them in reverse order
+    for table, chain, hook, comment, extra in reversed(kp.JUMPS):
         tables[table].append(kp.jump_rule(hook, chain, comment, extra))
     return tables
 
