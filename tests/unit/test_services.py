@@ -115,3 +115,14 @@ subsets: [{addresses: [{ip: 10.1.1.254}], ports: [{port: 80}]}]
     assert _get(lab, "endpoints ext")["subsets"][0]["addresses"] == [{"ip": "10.1.1.254"}]
     assert "endpoints.kubernetes.io/last-change-trigger-time" in \
         _get(lab, "endpoints kube-dns -n kube-system")["metadata"]["annotations"]
+
+
+def test_deleting_a_namespace_deletes_its_services_and_endpoints(tmp_path):
+    lab = cli_lab(tmp_path)
+    kctl(lab, "apply -f -", stdin="apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n")
+    assert kctl(lab, "apply -n shop -f -", stdin=SVC.replace("metadata: {name: web}",
+                                                             "metadata: {name: web, namespace: shop}"))[0] == 0
+    assert kctl(lab, "get ep -n shop")[1].startswith("NAME")
+    assert kctl(lab, "delete namespace shop")[0] == 0
+    for what in ("svc", "ep", "endpointslices"):
+        assert kctl(lab, f"get {what} -n shop")[2] == "No resources found in shop namespace.\n"
