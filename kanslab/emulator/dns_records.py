@@ -37,7 +37,7 @@ def records(services: list[dict], endpoints: dict[tuple[str, str], dict], pods: 
         ip = (p.get("status") or {}).get("podIP")
         if ip:
             out.append((ip, f"{ip.replace('.', '-')}.{p['metadata']['namespace']}.pod.{DOMAIN}"))
-    return out
+    return list(dict.fromkeys(out))   # hostNetwork pods of one node share its address
 
 
 def hosts_text(pairs: list[tuple[str, str]]) -> str:
