@@ -11,6 +11,7 @@ from . import k8s_objects as k8s
 from .cluster import cluster_spec
 from .core_objects import ensure_namespace_defaults
 from .datastore import Datastore
+from .endpoints import ensure_services
 from .kube_system import ensure_kube_system
 from .kube_system_owners import ensure_owners
 
@@ -52,5 +53,6 @@ def bootstrap(ds: Datastore, topology: Any) -> list[str]:
         made += ensure_owners(tx, len(spec.nodes))
         for ns in tx.list("Namespace"):   # kube-controller-manager's serviceaccounts controller
             ensure_namespace_defaults(tx, ns["metadata"]["name"])
+        made += ensure_services(tx, spec)
     return made
 

@@ -40,6 +40,7 @@ class ClusterSpec:
     node_pod_cidr_size: int
     as_number: int
     default_pool: DefaultPool
+    service_cidr: ipaddress.IPv4Network | None = None   # None: the topology's default (ClusterConfig)
 
     def node(self, name: str) -> NodeFacts:
         for n in self.nodes:
@@ -65,4 +66,4 @@ def cluster_spec(topology: Any) -> ClusterSpec:
         raise InvalidInput("the topology has no nodes")
     return ClusterSpec(nodes=nodes, pod_cidr=cluster.pod_cidr, block_size=cluster.block_size,
                        node_pod_cidr_size=cluster.node_pod_cidr_size, as_number=cluster.as_number,
-                       default_pool=cluster.default_pool)
+                       default_pool=cluster.default_pool, service_cidr=cluster.service_cidr)

@@ -33,10 +33,12 @@ KINDS = (
     # core objects a course applies (core_objects.py, workloads.py)
     "ConfigMap", "Secret", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
     "Deployment", "ReplicaSet", "DaemonSet", "Event",
+    "Service", "Endpoints", "EndpointSlice",
 )
 NAMESPACED_KINDS = frozenset({"Pod", "NetworkPolicy", "WorkloadEndpoint", "CalicoNetworkPolicy",
                               "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding",
-                              "Deployment", "ReplicaSet", "DaemonSet", "Event"})
+                              "Deployment", "ReplicaSet", "DaemonSet", "Event",
+                              "Service", "Endpoints", "EndpointSlice"})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (

@@ -47,8 +47,8 @@ def listen_address(felix: dict) -> tuple[str, int] | None:
 def iptables_counts(save_text: str) -> dict[str, tuple[int, int]]:
     """`iptables-save` text -> {table: (Felix's chains, rules)}.
 
-    Felix counts the chains it owns (every non-built-in chain here: the lab's Felix is the only
-    writer of its nodes' iptables) and every rule it wrote, its inserts in built-in chains included."""
+    Felix counts the chains it owns (cali-*: kube-proxy's KUBE-* chains share the tables) and every
+    rule it wrote, its inserts in built-in chains (tagged `cali:`) included."""
     out: dict[str, list[int]] = {}
     table = None
     for line in save_text.splitlines():
@@ -59,10 +59,13 @@ def iptables_counts(save_text: str) -> dict[str, tuple[int, int]]:
             continue
         elif line.startswith(":"):
             chain = line[1:].split()[0]
-            if chain not in KERNEL_CHAINS.get(table, set()):
+            if chain not in KERNEL_CHAINS.get(table, set()) and chain.startswith("cali-"):
                 out[table][0] += 1
         elif line.startswith("-A "):
-            out[table][1] += 1
+            chain = line.split()[1]
+            if chain.startswith("cali-") or (chain in KERNEL_CHAINS.get(table, set())
+                                             and ("cali:" in line or " -j cali-" in line)):
+                out[table][1] += 1
     return {t: (c, r) for t, (c, r) in out.items()}
 
 

@@ -21,7 +21,9 @@ K8S_KINDS = {("v1", "Namespace"): "Namespace", ("v1", "Pod"): "Pod", ("v1", "Nod
              ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",
              ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): "ClusterRoleBinding",
              ("apps/v1", "Deployment"): "Deployment", ("apps/v1", "ReplicaSet"): "ReplicaSet",
-             ("apps/v1", "DaemonSet"): "DaemonSet"}
+             ("apps/v1", "DaemonSet"): "DaemonSet",
+             ("v1", "Service"): "Service", ("v1", "Endpoints"): "Endpoints",
+             ("discovery.k8s.io/v1", "EndpointSlice"): "EndpointSlice"}
 CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "BGPConfiguration",
                 "FelixConfiguration": "FelixConfiguration",
                 "KubeControllersConfiguration": "KubeControllersConfiguration", "Node": "CalicoNode",
@@ -29,8 +31,7 @@ CALICO_KINDS = {"IPPool": "IPPool", "BGPPeer": "BGPPeer", "BGPConfiguration": "B
                 "GlobalNetworkPolicy": "GlobalNetworkPolicy"}
 CALICO_CANONICAL = frozenset(CALICO_KINDS.values())
 # kinds real clusters have but the lab does not emulate: refused with a clear message, not "no matches"
-KNOWN_ELSEWHERE = {"StatefulSet", "Job", "CronJob", "Service",
-                   "Endpoints", "EndpointSlice", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
+KNOWN_ELSEWHERE = {"StatefulSet", "Job", "CronJob", "Ingress", "PersistentVolumeClaim", "PersistentVolume",
                    "HostEndpoint", "NetworkSet", "GlobalNetworkSet", "Profile",
                    "Tier", "BGPFilter", "WorkloadEndpoint", "CalicoNodeStatus",
                    "IPAMConfiguration", "StagedNetworkPolicy", "ServiceMonitor"}

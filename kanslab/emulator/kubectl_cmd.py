@@ -41,17 +41,21 @@ for _kind, _names in {
     "Deployment": ("deployments", "deployment", "deploy", "deployments.apps"),
     "ReplicaSet": ("replicasets", "replicaset", "rs", "replicasets.apps"),
     "DaemonSet": ("daemonsets", "daemonset", "ds", "daemonsets.apps"),
+    "Service": ("services", "service", "svc"),
+    "Endpoints": ("endpoints", "ep"),
+    "EndpointSlice": ("endpointslices", "endpointslice", "endpointslices.discovery.k8s.io",
+                      "endpointslice.discovery.k8s.io"),
 }.items():
     for _n in _names:
         TYPES[_n] = _kind
-NOT_EMULATED_TYPES = ("services", "service", "svc", "statefulsets", "sts", "endpoints", "ep",
-                      "all", "ingress", "ing", "jobs", "cronjobs",
+NOT_EMULATED_TYPES = ("statefulsets", "sts", "all", "ingress", "ing", "jobs", "cronjobs",
                       "ippools", "ippool", "ipamblocks", "blockaffinities", "bgppeers", "felixconfigurations",
                       "crd", "customresourcedefinitions", "pv", "pvc")
 NAMESPACED = ("Pod", "NetworkPolicy", "ConfigMap", "Secret", "ServiceAccount", "Role", "RoleBinding", "Deployment",
-              "ReplicaSet", "DaemonSet")
+              "ReplicaSet", "DaemonSet", "Service", "Endpoints", "EndpointSlice")
 SUPPORTED = ("kubectl get pods|nodes|namespaces|networkpolicies|configmaps|secrets|serviceaccounts|roles|"
-             "clusterroles|rolebindings|clusterrolebindings|deployments|replicasets|daemonsets [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
+             "clusterroles|rolebindings|clusterrolebindings|deployments|replicasets|daemonsets|services|endpoints|"
+             "endpointslices [NAME] [-n NS|-A] [-o wide|yaml|json|name|"
              "jsonpath=...] [-l SELECTOR] [--show-labels], apply -f, create -f, delete, label, patch, version, wait --for=condition=Ready "
              "(kubectl exec runs through the lab's dataplane: lab.exec)")
 VERSION_TEXT = ("Client Version: v1.30.5\nKustomize Version: v5.0.4-0.20230601165947-6ce0bf390ce3\n"
@@ -118,6 +122,10 @@ def _row(kind: str, o: dict, wide: bool, now: datetime) -> list[str]:
         return row
     if kind == "Namespace":
         return [m["name"], st.get("phase", "Active"), _age(o, now)]
+    if kind in API_PRINTED:  # kube-apiserver's printers (kubeapi/tables.py); priority-1 columns for -o wide
+        cols = api_tables.COLUMNS[kind]
+        return [str(c) for c, d in zip(api_tables.cells(kind, o, now), cols, strict=True)
+                if wide or not d["priority"]]
     return [m["name"], _selector_text(s.get("podSelector") or {}), _age(o, now)]
 
 
@@ -128,6 +136,10 @@ HEADINGS = {
     "Namespace": (["NAME", "STATUS", "AGE"], []),
     "NetworkPolicy": (["NAME", "POD-SELECTOR", "AGE"], []),
 }
+API_PRINTED = ("Service", "Endpoints", "EndpointSlice")
+for _kind in API_PRINTED:
+    HEADINGS[_kind] = ([c["name"].upper() for c in api_tables.COLUMNS[_kind] if not c["priority"]],
+                       [c["name"].upper() for c in api_tables.COLUMNS[_kind] if c["priority"]])
 
 
 def _api_rows(kind: str, objs: list[dict], wide: bool, now: datetime) -> tuple[list[str], list[list[str]]]:

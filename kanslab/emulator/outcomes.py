@@ -22,6 +22,7 @@ KUBECTL_RESOURCE = {
     "RoleBinding": "rolebinding.rbac.authorization.k8s.io",
     "ClusterRoleBinding": "clusterrolebinding.rbac.authorization.k8s.io",
     "Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps", "DaemonSet": "daemonset.apps",
+    "Service": "service", "Endpoints": "endpoints", "EndpointSlice": "endpointslice.discovery.k8s.io",
 }
 # the plural the API server uses in its messages ("pods \"x\" not found")
 PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPolicy": "networkpolicies",
@@ -34,7 +35,8 @@ PLURAL = {"Namespace": "namespaces", "Pod": "pods", "Node": "nodes", "NetworkPol
           "ClusterRole": "clusterroles.rbac.authorization.k8s.io",
           "RoleBinding": "rolebindings.rbac.authorization.k8s.io",
           "ClusterRoleBinding": "clusterrolebindings.rbac.authorization.k8s.io",
-          "Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps", "DaemonSet": "daemonsets.apps"}
+          "Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps", "DaemonSet": "daemonsets.apps",
+          "Service": "services", "Endpoints": "endpoints", "EndpointSlice": "endpointslices"}
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import os
 from ..errors import InvalidInput
 from . import k8s_objects as k8s
 from . import workload_status
+from .endpoints import sync_endpoints
 from .kubeapi.events import pod_event
 from .outcomes import ApplyError
 
@@ -113,4 +114,5 @@ def start(ds, namespace: str, name: str, uid: str, attempt: int = 0) -> str | No
             sandbox_failed(tx, pod, why, attempt)
             return why
         workload_status.refresh_for_pod(tx, tx.put(pod))
+        sync_endpoints(tx)  # the pod is Ready now: the endpoints controllers add it
     return None

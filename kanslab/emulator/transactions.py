@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ipam, workloads
+from . import ipam, services, workloads
 from . import k8s_objects as k8s
 from .calico_apply import apply_calico, apply_calico_node, apply_calico_policy, calico_node
 from .cluster import cluster_spec
 from .core_objects import CONTENT as CORE_KINDS
 from .core_objects import apply_core, ensure_namespace_defaults
-from .datastore import Datastore
+from .datastore import NAMESPACED_KINDS, Datastore
+from .endpoints import sync_endpoints
 from .k8s_apply import apply_namespace, apply_netpol, apply_node, apply_pod, sync_wep_labels
 from .kinds import Run, classify, not_found
 from .manifests import load_manifest, merge_patch
@@ -42,6 +43,10 @@ def apply_one(run: Run, kind: str, obj: dict) -> Change:
         return apply_pod(run, obj)
     if kind == "NetworkPolicy":
         return apply_netpol(run, obj)
+    if kind == "Service":
+        return services.apply_service(run, obj)
+    if kind in ("Endpoints", "EndpointSlice"):
+        return services.apply_endpoints(run, kind, obj)
     if kind == "CalicoNode":
         return apply_calico_node(run, obj)
     if kind in ("CalicoNetworkPolicy", "GlobalNetworkPolicy"):
@@ -65,6 +70,7 @@ def apply_changes(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "a
             changes.append(apply_one(run, kind, obj))
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return changes
 
 
@@ -83,8 +89,7 @@ def apply(ds: Datastore, topology: Any, manifest: Any, *, mode: str = "apply") -
 
 def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
     tx = run.tx
-    namespaced = kind in ("Pod", "NetworkPolicy", "CalicoNetworkPolicy") or kind in workloads.KINDS or \
-        (kind in CORE_KINDS and not kind.startswith("Cluster"))
+    namespaced = kind in NAMESPACED_KINDS
     if namespaced:
         ns = ns or "default"
     if kind == "Node" or kind == "CalicoNode":
@@ -102,7 +107,8 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         for pod in tx.list("Pod", name):
             k8s.stop_pod(tx, pod)
             tx.delete("Pod", pod["metadata"]["name"], name)
-        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy", "Event", *workloads.KINDS, *CORE_KINDS):
+        for pkind in ("NetworkPolicy", "CalicoNetworkPolicy", "Event", "Service", "Endpoints", "EndpointSlice",
+                      *workloads.KINDS, *CORE_KINDS):
             if pkind.startswith("Cluster"):
                 continue
             for pol in tx.list(pkind, name):
@@ -114,6 +120,8 @@ def delete_one(run: Run, kind: str, name: str, ns: str | None) -> Change:
         return Change(kind, name, ns, "deleted")
     elif kind in workloads.KINDS:
         workloads.delete_owned(tx, obj)
+    elif kind == "Service":
+        services.delete_service_endpoints(tx, name, ns)
     elif kind == "IPPool":
         used = ipam.pool_allocations(tx, obj)
         if used:
@@ -147,6 +155,7 @@ def delete_changes(ds: Datastore, topology: Any, manifest: Any, *, only: str | N
                    for o, kind in zip(objs, kinds, strict=True)]
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return changes
 
 
@@ -163,6 +172,7 @@ def delete_objects(ds: Datastore, topology: Any, targets: list[tuple[str, str, s
         changes = [delete_one(run, kind, name, ns) for kind, name, ns in targets]
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return changes
 
 
@@ -195,6 +205,7 @@ def patch(ds: Datastore, topology: Any, kind: str, name: str, patch_obj: dict, n
         change = apply_one(run, kind, merged)
         if run.reconcile:
             ipam.reconcile_tunnel_addrs(tx, spec)
+        sync_endpoints(tx)
     return Change(change.kind, change.name, change.namespace, "patched" if change.verb != "unchanged" else
                   "unchanged")
 
@@ -225,6 +236,7 @@ def set_labels(ds: Datastore, topology: Any, kind: str, name: str, labels: dict[
         tx.put(obj)
         if target == "Pod":
             sync_wep_labels(tx, obj)
+            sync_endpoints(tx)
         if target == "Node":
             ipam.reconcile_tunnel_addrs(tx, spec)
     only_removed = all(v is None for v in labels.values())

@@ -316,7 +316,9 @@ def ping_idc(lab) -> tuple[bool, object]:
 
 
 def masquerading(lab) -> bool:
-    return "MASQUERADE" in lab.sh("k8s-w1", "iptables-save -t nat")
+    """Felix's natOutgoing rule (kube-proxy's KUBE-POSTROUTING has a MASQUERADE of its own)."""
+    return any(ln.startswith("-A cali-nat-outgoing") and "MASQUERADE" in ln
+               for ln in lab.sh("k8s-w1", "iptables-save -t nat").splitlines())
 
 
 def test_nat_outgoing_decides_the_source_the_idc_sees(lab, web_pods, blocks):

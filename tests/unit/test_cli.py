@@ -336,7 +336,7 @@ def test_kubectl_refusals(lab):
     assert lab.ds.revision() == before
     rc, _, err = kctl(lab, "exec pod1 -- ip -c addr")
     assert rc == 1 and "lab.exec" in err
-    rc, _, err = kctl(lab, "get svc")
+    rc, _, err = kctl(lab, "get ingress")
     assert rc == 1 and "does not emulate" in err
     rc, _, err = kctl(lab, "get pods --watch")
     assert rc == 1 and "--watch" in err

@@ -19,12 +19,14 @@ import threading
 import time
 import traceback
 
-from ...emulator import felix, felix_metrics, felix_tables, pod_start, policy
+from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
-from . import sshdoor
+from . import iptables_owned, sshdoor
 from .daemons import birdc, start_bird
+from .dns import ClusterDNS, is_coredns
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
+from .kubeproxy import KubeProxy, wanted_tables
 from .labinfo import load_lab
 from .metrics import KubeControllersEndpoint, MetricsServer
 from .netns import InNetns, ip_batch, run
@@ -58,6 +60,8 @@ class Agent:
         self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
         self.failed_at: dict[str, tuple[int, int]] = {}  # pod uid -> (revision after its failed CNI ADD, try)
         self.start_timer: threading.Timer | None = None
+        self.kube_proxy = KubeProxy()
+        self.dns = ClusterDNS(self.names, self.rec)
 
     # -- start-up -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -92,6 +96,7 @@ class Agent:
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_iptables(n.name, views[n.name])
+            self._reconcile_services(ds)
             self.views.update(views)
             self._reconcile_metrics(views, ds)
             reconfigured = [name for name, view in views.items() if self._reconcile_bird(name, bird_node(view))]
@@ -230,12 +235,34 @@ class Agent:
         t0 = time.monotonic()
         ns = self.names.host(node)
         run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
-        run(["ip", "netns", "exec", ns, "iptables-restore"], input=rules)
+        # only Felix's cali-* chains and jumps: kube-proxy's KUBE-* chains share these tables
+        iptables_owned.restore(ns, iptables_owned.tables_of(rules), "cali-", "cali:", leading=True)
         for stale in ("cali40all-hosts-net",):  # Felix removes the hosts set when IPIP goes away
             if stale not in sets:
                 run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
+
+    def _reconcile_services(self, ds) -> None:
+        """kube-proxy's rules on every node and the cluster DNS's records, from one datastore snapshot."""
+        with ds.snapshot() as tx:
+            services, pods = tx.list("Service"), tx.list("Pod")
+            endpoints = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in tx.list("Endpoints")}
+        tables = wanted_tables(services, endpoints, str(self.topo.cluster.pod_cidr))
+        for n in self.topo.nodes:
+            self.kube_proxy.sync(self.names.host(n.name), tables)
+        coredns = {key: info["netns"] for key, info in self.applied_pods.items()
+                   if is_coredns(*self._pod_meta(pods, key))}
+        try:
+            self.dns.sync(dns_records.hosts_text(dns_records.records(services, endpoints, pods)), coredns)
+        except Exception as e:  # a DNS server that will not start must not stop the dataplane
+            self.errors.append(f"cluster DNS: {type(e).__name__}: {e}")
+
+    @staticmethod
+    def _pod_meta(pods: list[dict], key: str) -> tuple[str, dict]:
+        ns, name = key.split("/", 1)
+        pod = next((p for p in pods if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == name), None)
+        return ns, ((pod or {}).get("metadata") or {}).get("labels") or {}
 
     def _reconcile_metrics(self, views: dict[str, NodeView], ds) -> None:
         """Felix's metrics port per node, open while FelixConfiguration's prometheusMetricsEnabled is true."""

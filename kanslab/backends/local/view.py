@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ...emulator.felix import NodeView
+from .dns import is_coredns
 
 WHOAMI_PORT = (80, "TCP")  # traefik/whoami listens on 80 when a pod declares no TCP port
+DNS_PORTS = {(53, "UDP"), (53, "TCP")}
 
 
 def pods_by_node(views: dict[str, NodeView]) -> dict[str, list[dict]]:
@@ -15,6 +17,8 @@ def pods_by_node(views: dict[str, NodeView]) -> dict[str, list[dict]]:
             if not (p["ip"] and p["interface"]):
                 continue
             ports = {(int(x["containerPort"]), (x.get("protocol") or "TCP").upper()) for x in p["ports"]}
+            if is_coredns(p["namespace"], p["labels"]):
+                ports -= DNS_PORTS   # the cluster DNS (dns.py) answers there
             if not any(proto == "TCP" for _, proto in ports):
                 ports.add(WHOAMI_PORT)
             out.setdefault(node, []).append({
