@@ -134,13 +134,18 @@ class _Renderer:
         ns = pol["metadata"].get("namespace") or "default"
         rules = spec.get("ingress" if direction == _INGRESS else "egress") or []
         for i, rule in enumerate(rules):
-            what = f"{key} {direction.lower()} rule {i}"
             before = len(body)
             for match, jump in self._rule_matches(rule or {}, direction, ns, targets, f"{name}-{i}"):
                 action = f"-j {jump}" if jump else f"-j MARK --set-xmark {ACCEPT_MARK}"
-                body.append(f"{match} {_comment(what)} {action}".lstrip())
+                body.append(f"{match} {action}".lstrip())
             if len(body) > before:
-                body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('rule accepted the packet')} -j RETURN")
+                body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+        # ProtoRulesToIptablesRules: the first rule carries "Policy <name> <direction>"; no rules, one comment-only rule
+        what = _comment(f"Policy {cp.felix_name(pol)} {direction.lower()}")
+        if body:
+            body[0] = f"{what} {body[0]}"
+        else:
+            body.append(what)
         return name
 
     def _rule_matches(self, rule: dict, direction: str, ns: str, targets: list[dict],
@@ -227,6 +232,10 @@ class _Renderer:
         body.append("-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
         body.append("-m conntrack --ctstate INVALID -j DROP")
         body.append("-j MARK --set-xmark 0x0/0x30000")
+        if direction == _EGRESS:  # even without VXLAN or IPIP pools (endpoints.go, AllowVXLAN/IPIPPacketsFromWorkloads off)
+            body.append(f"{_comment('Drop VXLAN encapped packets originating in workloads')} -p 17 "
+                        "-m multiport --dports 4789 -j DROP")
+            body.append(f"{_comment('Drop IPinIP encapped packets originating in workloads')} -p 4 -j DROP")
         selecting = [p for p in policies if self._selects(p, pod, direction)]
         for pol in selecting:
             targets = [t for t in self.local_pods if self._selects(pol, t, direction)]
@@ -234,15 +243,15 @@ class _Renderer:
                 chain = self.policy_chain(pol, direction, targets)
             else:
                 chain = self.calico.policy_chain(pol, direction, targets)
-            body.append(f"-m mark --mark 0x0/0x20000 {_comment(f'policy {cp.felix_name(pol)}')} -j {chain}")
-            body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if policy accepted')} -j RETURN")
+            body.append(f"-m mark --mark 0x0/0x20000 -j {chain}")
+            body.append(f"{_comment('Return if policy accepted')} -m mark --mark {ACCEPT_MARK} -j RETURN")
         if selecting:
-            body.append(f"-m mark --mark 0x0/0x20000 {_comment('Drop if no policies passed packet')} -j DROP")
+            body.append(f"{_comment('Drop if no policies passed packet')} -m mark --mark 0x0/0x20000 -j DROP")
         # the pod's profiles: its namespace's (one Allow) and its service account's (no rules)
         for profile in (self.profile_chain(pod["namespace"], direction),
                         self.profile_chain(pod["namespace"], direction, pod.get("service_account") or "default")):
             body.append(f"-j {profile}")
-            body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if profile accepted')} -j RETURN")
+            body.append(f"{_comment('Return if profile accepted')} -m mark --mark {ACCEPT_MARK} -j RETURN")
         body.append(f"{_comment('Drop if no profiles matched')} -j DROP")
         return name
 
@@ -253,7 +262,10 @@ class _Renderer:
         name = chain_name(prefix, profile)
         if name not in self.chains:
             what = _comment(f"Profile {profile} {direction.lower()}")
-            self.chain(name).append(f"{what} -j MARK --set-xmark {ACCEPT_MARK}" if service_account is None else what)
+            if service_account is None:  # an Allow: set the accept mark, then return on it
+                self.chain(name).extend([f"{what} -j MARK --set-xmark {ACCEPT_MARK}", f"-m mark --mark {ACCEPT_MARK} -j RETURN"])
+            else:
+                self.chain(name).append(what)
         return name
 
     def _selects(self, pol: dict, pod: dict, direction: str) -> bool:
