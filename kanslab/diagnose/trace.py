@@ -8,8 +8,6 @@ row reports one real connection attempt and whether it agrees with the trace.
 
 from __future__ import annotations
 
-import re
-
 from ..errors import InvalidInput
 from . import state
 from .rules import Packet, Table

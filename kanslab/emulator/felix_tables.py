@@ -212,3 +212,48 @@ def with_rule_ids(lines: list[str]) -> list[str]:
         body = _ID.sub("", body).strip()
         out.append(f'-A {chain} -m comment --comment "cali:{rid}" {body}'.rstrip())
     return out
+
+
+def noflush_restore(lines: list[str], current: str) -> str:
+    """`iptables-restore --noflush` input that makes Felix's part of each table what `lines` say and
+    leaves everything else (kube-proxy's KUBE-* chains and their jumps) alone, as Felix's table.go
+    does: its own chains rewritten whole, its rules in built-in chains found by their `cali:` id and
+    replaced (the hook inserted at rule 1, the appends at the end), chains it no longer wants
+    flushed and deleted. `current` is `iptables-save` of the node now."""
+    have: dict[str, tuple[set[str], list[str]]] = {}  # table -> (cali chains, built-in rules with a cali: id)
+    table = ""
+    for ln in current.splitlines():
+        if ln.startswith("*"):
+            table = ln[1:]
+            have[table] = (set(), [])
+        elif ln.startswith(":cali-"):
+            have[table][0].add(ln[1:].split()[0])
+        elif ln.startswith("-A ") and ln.split()[1] in _BUILTIN and '"cali:' in ln:
+            have[table][1].append(ln)
+    out: list[str] = []
+    for ln in lines:
+        if ln.startswith("*"):
+            table, chains, builtins_seen = ln[1:], set(), set()
+            old_chains, old_rules = have.get(table, (set(), []))
+            out.append(ln)
+            out += ["-D " + r[3:] for r in old_rules]
+        elif ln.startswith(":"):
+            name = ln[1:].split()[0]
+            if name not in _BUILTIN:
+                chains.add(name)
+                out.append(ln)
+        elif ln.startswith("-A "):
+            chain = ln.split()[1]
+            if chain in _BUILTIN and chain not in builtins_seen:  # Felix's hook: inserted at the top
+                builtins_seen.add(chain)
+                out.append(f"-I {chain} 1 " + ln[3 + len(chain) + 1:])
+            else:
+                out.append(ln)
+        elif ln == "COMMIT":
+            stale = sorted(old_chains - chains)
+            # flush the stale chains first (they may jump to one another), then delete them
+            out += [f"-F {c}" for c in stale] + [f"-X {c}" for c in stale]
+            out.append(ln)
+        else:
+            out.append(ln)
+    return "\n".join(out) + "\n"

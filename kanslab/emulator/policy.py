@@ -60,9 +60,6 @@ def _id(rule_id: str, fixed: bool = True) -> str:
     return f'-m comment --comment "cali:{rule_id}"' if fixed else ""
 
 
-def _key(pol: dict) -> str:
-    return f"{pol['metadata'].get('namespace') or 'default'}/{pol['metadata']['name']}"
-
 
 class _Cluster:
     """What peer selection needs: namespaces' labels and every running pod with a WorkloadEndpoint
@@ -125,7 +122,6 @@ class _Renderer:
     def policy_chain(self, pol: dict, direction: str, targets: list[dict]) -> str:
         """cali-pi-* / cali-po-*: every rule of `pol` for `direction`; `targets` are the local pods it
         isolates (ingress named ports resolve on them)."""
-        key = _key(pol)
         name = chain_name("cali-pi-" if direction == _INGRESS else "cali-po-", cp.felix_name(pol))
         if name in self.chains:
             return name

@@ -92,3 +92,19 @@ def test_rule_ids_are_felixs_on_a_real_dump():
     lines = _AKS.splitlines()
     ids = [ft._ID.search(ln).group(1) for ln in lines]
     assert [ft._ID.search(ln).group(1) for ln in ft.with_rule_ids(["*filter"] + lines)[1:]] == ids
+
+
+def test_noflush_restore_replaces_felixs_rules_and_leaves_kube_proxys():
+    current = "\n".join(["*nat", ":PREROUTING ACCEPT [0:0]", ":KUBE-SERVICES - [0:0]", ":cali-PREROUTING - [0:0]",
+                         ":cali-gone - [0:0]",
+                         '-A PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+                         '-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+                         "-A cali-PREROUTING -j cali-gone", "COMMIT"])
+    want = ft.with_rule_ids(["*nat", ":PREROUTING ACCEPT [0:0]", ":cali-PREROUTING - [0:0]",
+                             "-A PREROUTING -j cali-PREROUTING", "-A cali-PREROUTING -j ACCEPT", "COMMIT"])
+    out = ft.noflush_restore(want, current).splitlines()
+    assert out == ["*nat", '-D PREROUTING -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+                   ":cali-PREROUTING - [0:0]",
+                   '-I PREROUTING 1 -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
+                   want[4], "-F cali-gone", "-X cali-gone", "COMMIT"]
+    assert not [ln for ln in out if "KUBE" in ln]
