@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import os
 from collections.abc import Iterable
 
 from . import calico_policy as cp
@@ -251,6 +252,24 @@ class _Renderer:
         body.append(f"{_comment('Drop if no profiles matched')} -j DROP")
         return name
 
+    def dispatch_chains(self, root: str, flag: str, prefix: str, unknown: str) -> None:
+        """Felix's dispatch (rules/dispatch.go `buildSingleDispatchChains`): the sorted interface names
+        are binned by their common prefix plus one more character; a bin of one name gets its goto in
+        the root chain, a bigger bin a `<prefix><c>+` goto to a child chain `<root>-<c>` that lists
+        its names and ends, as the root does (the caller adds it), in the "Unknown interface" drop."""
+        names = sorted(p["interface"] for p in self.local_pods)
+        common = os.path.commonprefix(names)
+        bins: dict[str, list[str]] = {}
+        for name in names:
+            bins.setdefault(name[:len(common) + 1], []).append(name)
+        for key, group in bins.items():
+            if len(group) == 1:
+                self.chain(root).append(f"{flag} {group[0]} -g {prefix}{group[0]}")
+                continue
+            child = f"{root}-{key[len(common):]}"
+            self.chain(root).append(f"{flag} {key}+ -g {child}")
+            self.chain(child).extend([f"{flag} {name} -g {prefix}{name}" for name in group] + [unknown])
+
     def profile_chain(self, ns: str, direction: str, service_account: str | None = None) -> str:
         """cali-pri-/cali-pro- + kns.<ns> (NamespaceToProfile: one Allow) or ksa.<ns>.<sa> (no rules)."""
         prefix = "cali-pri-" if direction == _INGRESS else "cali-pro-"
@@ -282,7 +301,7 @@ class _Renderer:
         # Felix's static filter chains with their fixed ids (rules/static.go; research/felix-dataplane.md §1.3)
         ipip = any(p.ipip_mode != "Never" for p in self.view.get("pools") or [])
         fwd, inp, out = self.chain("cali-FORWARD"), self.chain("cali-INPUT"), self.chain("cali-OUTPUT")
-        from_wl, to_wl = self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
+        self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
         for empty in ("cali-cidr-block", "cali-from-hep-forward", "cali-from-host-endpoint", "cali-to-hep-forward",
                       "cali-to-host-endpoint"):
             self.chain(empty)  # referenced, programmed, empty without host endpoints
@@ -320,13 +339,14 @@ class _Renderer:
         to_host.append(f"{_id('nSZbcOoG1xPONxb8', action == 'ACCEPT')} "
                        f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
         for pod in sorted(self.local_pods, key=lambda p: p["interface"]):
-            fw = self.endpoint_chain(pod, _EGRESS, policies)
-            tw = self.endpoint_chain(pod, _INGRESS, policies)
-            from_wl.append(f"-i {pod['interface']} -g {fw}")
-            to_wl.append(f"-o {pod['interface']} -g {tw}")
+            self.endpoint_chain(pod, _EGRESS, policies)
+            self.endpoint_chain(pod, _INGRESS, policies)
         alone = not self.local_pods  # the fixed ids hold when "Unknown interface" is the only rule
-        from_wl.append(f"{_id('zTj6P0TIgYvgz-md', alone)} {_comment('Unknown interface')} -j DROP")
-        to_wl.append(f"{_id('7KNphB1nNHw80nIO', alone)} {_comment('Unknown interface')} -j DROP")
+        unknown = f"{_comment('Unknown interface')} -j DROP"
+        for root, flag, prefix in (("cali-from-wl-dispatch", "-i", "cali-fw-"), ("cali-to-wl-dispatch", "-o", "cali-tw-")):
+            self.dispatch_chains(root, flag, prefix, unknown)
+        self.chains["cali-from-wl-dispatch"].append(f"{_id('zTj6P0TIgYvgz-md', alone)} {unknown}")
+        self.chains["cali-to-wl-dispatch"].append(f"{_id('7KNphB1nNHw80nIO', alone)} {unknown}")
         lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
         lines += [f":{c} - [0:0]" for c in self.chains]
         lines += [f"-A INPUT {_id('Cz_u1IQiXIMmKD4c')} -j cali-INPUT",

@@ -438,3 +438,19 @@ def test_selector_semantics():
                                        labels)
     assert netpol.ip_block_contains({"cidr": "10.244.0.0/16", "except": ["10.244.2.0/24"]}, "10.244.3.1")
     assert not netpol.ip_block_contains({"cidr": "10.244.0.0/16", "except": ["10.244.2.0/24"]}, "10.244.2.1")
+
+
+def test_dispatch_chains_split_by_the_next_character_as_felix_does():
+    class _R(policy._Renderer):
+        def __init__(self, names):
+            super().__init__({})
+            self.local_pods = [{"interface": n} for n in names]
+    r = _R(["cali12a", "cali12b", "cali3ff", "calif00", "calif01"])
+    r.dispatch_chains("cali-from-wl-dispatch", "-i", "cali-fw-", "DROP")
+    assert r.chains["cali-from-wl-dispatch"] == ["-i cali1+ -g cali-from-wl-dispatch-1",
+                                                 "-i cali3ff -g cali-fw-cali3ff",
+                                                 "-i calif+ -g cali-from-wl-dispatch-f"]
+    assert r.chains["cali-from-wl-dispatch-f"] == ["-i calif00 -g cali-fw-calif00", "-i calif01 -g cali-fw-calif01", "DROP"]
+    one = _R(["cali5cce677186e"])  # one endpoint: the common prefix is its whole name
+    one.dispatch_chains("cali-to-wl-dispatch", "-o", "cali-tw-", "DROP")
+    assert one.chains == {"cali-to-wl-dispatch": ["-o cali5cce677186e -g cali-tw-cali5cce677186e"]}
