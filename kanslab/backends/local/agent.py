@@ -372,7 +372,7 @@ def kernel_routes(rows: list[dict]) -> list[Route]:
         dst = r.get("dst")
         if not dst or dst == "default":
             continue
-        proto = str(r.get("protocol", ""))
+        proto = str(r.get("protocol", felix.DEVICE_PROTO))  # `ip -j route` leaves out proto boot, as `ip route` does
         out.append(Route(dst if "/" in dst else dst + "/32", r.get("dev"), r.get("gateway"),
                          felix.BIRD_PROTO if proto == "12" else proto, "onlink" in (r.get("flags") or []),
                          r.get("type", "unicast")))
