@@ -58,6 +58,8 @@ class Walk:
         for h in self.hits:
             if h.chain.startswith(prefixes) and h.target in self.names:
                 out.append(policy_label(self.names[h.target]))
+            elif h.chain.startswith(prefixes) and h.comment and h.comment.startswith("policy "):
+                out.append(policy_label(h.comment[len("policy "):]))  # dumps recorded before the lab wrote Felix's layout
         return out
 
     def policy_of(self, chain: str) -> str | None:
