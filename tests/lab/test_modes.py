@@ -73,7 +73,8 @@ def pool_routes(lab, node: str = "k8s-w1") -> dict[str, tuple]:
     for r in df.itertuples():
         if "/" not in r.dst or not ipaddress.ip_network(r.dst).subnet_of(POOL_CIDR):
             continue  # default, node subnets, IDC nets, and the per-pod /32s on cali*
-        out[r.dst] = ("blackhole", r.proto) if r.type == "blackhole" else (r.gateway, r.dev, r.proto, bool(r.onlink))
+        proto = r.proto if isinstance(r.proto, str) else None  # no proto shown (Felix's boot routes): NaN in the frame
+        out[r.dst] = ("blackhole", proto) if r.type == "blackhole" else (r.gateway, r.dev, proto, bool(r.onlink))
     return out
 
 
