@@ -103,6 +103,9 @@ def ipsets(view) -> dict[str, tuple[str, list[str]]]:
     if any(p.ipip_mode != "Never" for p in pools):
         hosts = [view.ip] + [n.ip for n in view.nodes]
         sets["cali40all-hosts-net"] = ("hash:net", sorted(set(hosts), key=ipaddress.ip_address))
+    if any(p.vxlan_mode != "Never" for p in pools):  # vxlan_mgr.go: the other nodes' VTEP parents, not this one
+        vteps = [n.ip for n in view.nodes if n.vxlan_tunnel_addr]
+        sets["cali40all-vxlan-net"] = ("hash:net", sorted(set(vteps), key=ipaddress.ip_address))
     this_host = {view.ip, "127.0.0.1"} | {a for a in (view.ipip_tunnel_addr, view.vxlan_tunnel_addr) if a}
     sets["cali40this-host"] = ("hash:ip", sorted(this_host, key=ipaddress.ip_address))
     return sets

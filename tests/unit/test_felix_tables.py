@@ -108,3 +108,13 @@ def test_noflush_restore_replaces_felixs_rules_and_leaves_kube_proxys():
                    '-I PREROUTING 1 -m comment --comment "cali:6gwbT8clXdHdC1b1" -j cali-PREROUTING',
                    want[4], "-F cali-gone", "-X cali-gone", "COMMIT"]
     assert not [ln for ln in out if "KUBE" in ln]
+
+
+def test_vxlan_set_lists_the_other_nodes_with_a_vtep():
+    import dataclasses
+    view = _view(ipip_mode="Never", vxlan_mode="Always")
+    view = dataclasses.replace(view, nodes=[dataclasses.replace(view.nodes[0], vxlan_tunnel_addr="172.16.1.1"),
+                                            view.nodes[1]])
+    sets = ft.ipsets(view)
+    assert sets["cali40all-vxlan-net"] == ("hash:net", ["192.168.10.102"])  # not this node, not one without a VTEP
+    assert "cali40all-vxlan-net" not in ft.ipsets(_view())

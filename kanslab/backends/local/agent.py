@@ -232,7 +232,7 @@ class Agent:
         current = run(["ip", "netns", "exec", ns, "iptables-save"]).stdout
         run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"],
             input=felix_tables.noflush_restore(rules.splitlines(), current))
-        for stale in ("cali40all-hosts-net",):  # Felix removes the hosts set when IPIP goes away
+        for stale in ("cali40all-hosts-net", "cali40all-vxlan-net"):  # Felix removes them when IPIP/VXLAN goes away
             if stale not in sets:
                 run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
