@@ -300,6 +300,7 @@ class _Renderer:
                           key=cp.sort_key)
         # Felix's static filter chains with their fixed ids (rules/static.go; research/felix-dataplane.md §1.3)
         ipip = any(p.ipip_mode != "Never" for p in self.view.get("pools") or [])
+        vxlan = any(p.vxlan_mode != "Never" for p in self.view.get("pools") or [])
         fwd, inp, out = self.chain("cali-FORWARD"), self.chain("cali-INPUT"), self.chain("cali-OUTPUT")
         self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
         for empty in ("cali-cidr-block", "cali-from-hep-forward", "cali-from-host-endpoint", "cali-to-hep-forward",
@@ -316,7 +317,12 @@ class _Renderer:
             inp += [f"-p ipencap {_id('PajejrV4aFdkZojI')} {_comment('Allow IPIP packets from Calico hosts')} "
                     "-m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT",
                     f"-p ipencap {_id('_wjq-Yrma8Ly1Svo')} {_comment('Drop IPIP packets from non-Calico hosts')} -j DROP"]
-        static = ipip  # the ids below follow the IPIP rules in Felix's hash chain
+        if vxlan:  # static.go filterInputChain, VXLANEnabled (VXLAN port 4789, Felix's default)
+            inp += [f"{_comment('Allow IPv4 VXLAN packets from allowed hosts')} -p 17 -m multiport --dports 4789 "
+                    "-m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL -j ACCEPT",
+                    f"{_comment('Drop IPv4 VXLAN packets from non-allowed hosts')} -p 17 -m multiport --dports 4789 "
+                    "-m addrtype --dst-type LOCAL -j DROP"]
+        static = ipip and not vxlan  # the fixed ids below follow the IPIP rules alone in Felix's hash chain
         inp += [f"-i cali+ {_id('8TZGxLWh_Eiz66wc', static)} -g cali-wl-to-host",
                 f"{_id('6McIeIDvPdL6PE1T', static)} -m mark --mark {ACCEPT_MARK} -j ACCEPT",
                 f"{_id('YGPbrUms7NId8xVa', static)} -j MARK --set-xmark 0x0/0xf0000",
@@ -328,6 +334,9 @@ class _Renderer:
         if ipip:
             out.append(f"-p ipencap {_id('AnEsmO6bDZbQntWW')} {_comment('Allow IPIP packets to other Calico hosts')} "
                        "-m set --match-set cali40all-hosts-net dst -m addrtype --src-type LOCAL -j ACCEPT")
+        if vxlan:  # static.go filterOutputChain
+            out.append(f"{_comment('Allow IPv4 VXLAN packets to other allowed hosts')} -p 17 -m multiport --dports 4789 "
+                       "-m addrtype --src-type LOCAL -m set --match-set cali40all-vxlan-net dst -j ACCEPT")
         out += [f"{_id('9e9Uf3GU5tX--Lxy', static)} -j MARK --set-xmark 0x0/0xf0000",
                 f"{_id('0f3LDz_VKuHFaA2K', static)} -m conntrack ! --ctstate DNAT -j cali-to-host-endpoint",
                 f"{_id('OgU2f8BVEAZ_fwkq', static)} {_comment('Host endpoint policy accepted packet.')} "

@@ -454,3 +454,17 @@ def test_dispatch_chains_split_by_the_next_character_as_felix_does():
     one = _R(["cali5cce677186e"])  # one endpoint: the common prefix is its whole name
     one.dispatch_chains("cali-to-wl-dispatch", "-o", "cali-tw-", "DROP")
     assert one.chains == {"cali-to-wl-dispatch": ["-o cali5cce677186e -g cali-tw-cali5cce677186e"]}
+
+
+def test_vxlan_pools_add_felixs_vxlan_host_rules(cluster):
+    import dataclasses
+
+    from kanslab.emulator import felix_tables
+    view = res.node_view(cluster.ds, "k8s-w1", TOPO)
+    view = dataclasses.replace(view, pools=[dataclasses.replace(p, ipip_mode="Never", vxlan_mode="Always")
+                                            for p in view.pools])
+    lines = felix_tables.with_rule_ids(policy.filter_rules(view))  # every id Felix's; no fixed id out of place
+    inp = [ln for ln in lines if ln.startswith("-A cali-INPUT ")]
+    assert "Allow IPv4 VXLAN packets from allowed hosts" in inp[0] and "--match-set cali40all-vxlan-net src" in inp[0]
+    assert "Drop IPv4 VXLAN packets from non-allowed hosts" in inp[1] and not [ln for ln in inp if "ipencap" in ln]
+    assert any("Allow IPv4 VXLAN packets to other allowed hosts" in ln for ln in lines if ln.startswith("-A cali-OUTPUT "))
