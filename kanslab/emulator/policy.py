@@ -14,6 +14,11 @@ Calico node's:
                             -> ACCEPT if a policy (or a profile) accepted it (mark 0x10000)
     INPUT   -> cali-INPUT -> cali-wl-to-host (pod to its own node: egress policy, then ACCEPT)
 
+With several local pods whose names share the character after their common prefix, the dispatch
+chains hand them on through child chains `cali-{from,to}-wl-dispatch-<c>` (dispatch.go). Rule ids
+are Felix's hash of each rule (felix_tables.with_rule_ids), so rules are written in Felix's order:
+comments first, then matches, then the target.
+
 Every endpoint chain first accepts conntrack ESTABLISHED,RELATED (reply traffic of an allowed
 connection) and drops INVALID. Then comes the default tier: every policy that selects the pod in
 that direction, Kubernetes NetworkPolicies (order 1000) and Calico NetworkPolicy /
