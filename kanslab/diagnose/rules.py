@@ -6,15 +6,15 @@ Hand-written: no library evaluates iptables rule text, and the walk needs only t
 ACCEPT, DROP, REJECT, RETURN, MASQUERADE/SNAT, -j/-g to a user chain. A match it cannot decide
 (an ipset, for instance) makes the walk `undecided` instead of guessing.
 
-The result names the rules that decided, with their comments: Felix writes
-`policy <ns>/<name>` in front of each jump to a policy chain and `<ns>/<name> egress rule <i>` on
-the rules of a policy chain (see kanslab/emulator/policy.py), so a verdict maps back to the
-Kubernetes or Calico policy it came from.
+The result names the rules that decided, with their comments. Felix puts `Policy <name> <direction>`
+on the first rule of each cali-pi-/cali-po- chain (rules/policy.go), so a jump to that chain, or a
+rule in it, maps back to the Kubernetes or Calico policy it came from.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -49,14 +49,22 @@ class Walk:
     verdict: str                 # ACCEPT | DROP | REJECT | MASQUERADE | ... | undecided
     hits: list[Hit] = field(default_factory=list)   # every matching rule, in order
     undecided: str = ""          # why the walk stopped without a verdict
+    names: dict[str, str] = field(default_factory=dict)  # policy chain -> Felix's policy name
 
     def policies(self, prefixes=("cali-fw-", "cali-tw-", "cali-po-", "cali-pi-")) -> list[str]:
-        """`ns/name` of every policy the endpoint chains consulted (their `policy <key>` comments)."""
+        """The policies the endpoint chains consulted: every jump to a policy chain, named by that
+        chain's `Policy <name> <direction>` comment."""
         out = []
         for h in self.hits:
-            if h.chain.startswith(prefixes) and h.comment and h.comment.startswith("policy "):
-                out.append(policy_label(h.comment[len("policy "):]))
+            if h.chain.startswith(prefixes) and h.target in self.names:
+                out.append(policy_label(self.names[h.target]))
+            elif h.chain.startswith(prefixes) and h.comment and h.comment.startswith("policy "):
+                out.append(policy_label(h.comment[len("policy "):]))  # dumps recorded before the lab wrote Felix's layout
         return out
+
+    def policy_of(self, chain: str) -> str | None:
+        """The policy a cali-pi-/cali-po- chain renders, as the student wrote it (None: not one)."""
+        return policy_label(self.names[chain]) if chain in self.names else None
 
 
     def deciding(self, prefixes: tuple[str, ...]) -> Hit | None:
@@ -88,9 +96,15 @@ class Table:
             comment = r.comment if isinstance(r.comment, str) else None
             target = r.target if isinstance(r.target, str) else None
             body.append((shlex.split(r.rule), Hit(r.chain, r.rule, target, comment, pk)))
+        self.names = {}  # Felix's "Policy <name> <direction>" on a policy chain's first rule
+        for chain, rules in self.chains.items():
+            if rules and chain.startswith(("cali-pi-", "cali-po-")):
+                m = re.search(r'--comment "?Policy (\S+) (?:ingress|egress)"?', rules[0][1].rule)
+                if m:
+                    self.names[chain] = m.group(1)
 
     def walk(self, pkt: Packet, chain: str) -> Walk:
-        w = Walk("undecided")
+        w = Walk("undecided", names=self.names)
         state = {"mark": pkt.mark, "sets": self.sets}
         try:
             v = self._chain(pkt, chain, w, state, 0)

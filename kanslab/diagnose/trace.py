@@ -8,8 +8,6 @@ row reports one real connection attempt and whether it agrees with the trace.
 
 from __future__ import annotations
 
-import re
-
 from ..errors import InvalidInput
 from . import state
 from .rules import Packet, Table
@@ -179,7 +177,7 @@ class Trace:
             hit = walk.deciding(prefixes)
             consulted = [p for p in walk.policies(prefixes)]
             dropped = walk.verdict in ("DROP", "REJECT") and hit is not None and hit.target in ("DROP", "REJECT")
-            why = _explain(hit, consulted)
+            why = _explain(hit, consulted, walk.policy_of(hit.chain) if hit is not None else None)
             if dropped:
                 cause = (f"{check} on {host} drops {self.protocol} {self.port if self.protocol != 'ICMP' else ''} "
                          f"from {s.name} to {d.name}: {why}").replace("  ", " ")
@@ -362,14 +360,17 @@ class Trace:
         return "routing", f"{host} has no route to {ip} although its BGP sessions are Established"
 
 
-def _explain(hit, consulted: list[str]) -> str:
+def _explain(hit, consulted: list[str], policy: str | None = None) -> str:
+    """`policy`: the policy whose chain holds the deciding rule (Walk.policy_of)."""
     if hit is None:
         return "no rule decided"
     c = hit.comment or ""
     pk = f" [counter: {hit.packets} packets]" if hit.packets is not None else ""
-    m = re.match(r"^(\S+/\S+) (ingress|egress) rule (\d+)$", c)
-    if m:
-        return f"allowed by NetworkPolicy {m.group(1)} ({m.group(2)} rule {m.group(3)}){pk}"
+    if policy and hit.target == "MARK" and "0x10000/0x10000" in hit.rule:
+        direction = "ingress" if hit.chain.startswith("cali-pi-") else "egress"
+        return f"allowed by {policy} ({direction} rule){pk}"
+    if policy and hit.target in ("DROP", "REJECT"):
+        return f"denied by {policy}{pk}"
     if "no policy isolates" in c:
         return f"{c}: allowed{pk}"
     if hit.target in ("DROP", "REJECT"):

@@ -91,9 +91,8 @@ class CalicoRules:
         body.append(f"{_comment(f'Policy {name} {direction.lower()}')}")
         for i, rule in enumerate(rules):
             self._rule(body, pol, rule, direction, targets, f"{name} {direction} {i}")
-        if len(body) == 1:
-            body[0] += " -j RETURN"  # a policy with no rules: one comment-only rule
-        else:
+        if len(body) > 1:  # the first rule carries "Policy <name> <direction>"; no rules, one comment-only rule
+            body[1] = f"{body[0]} {body[1]}"
             del body[0]
         return chain
 

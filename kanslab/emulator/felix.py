@@ -16,6 +16,7 @@ data in Kubernetes' shapes; policy.py and felix_metrics read it by key (`view["p
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -29,8 +30,36 @@ from .selectors import calico_selector
 
 FELIX_PROTO = "80"   # Felix's route protocol number (vxlan_mgr.go defaultVXLANProto)
 BIRD_PROTO = "bird"  # RTPROT_BIRD (12), named in iproute2's rt_protos
+DEVICE_PROTO = "boot"  # Felix's DeviceRouteProtocol 3 (RTPROT_BOOT), which `ip route` does not print
 VXLAN_DEV = "vxlan.calico"
 VXLAN_MTU = 1450     # Felix's default VXLAN MTU for a 1500-byte NIC (vxlanMTU)
+
+# int_dataplane.go findHostMTU / ConfigureDefaultMTUs / determinePodMTU (research/felix-dataplane.md §3)
+HOST_IFACE = re.compile(r"^((en|wl|ww|sl|ib)[Pcopsvx].*|(eth|wlan|wwan).*)")
+DEFAULT_HOST_MTU = 1460  # when no interface matches
+IPIP_OVERHEAD, VXLAN_OVERHEAD = 20, 50
+
+
+def host_mtu(links: list[dict]) -> int:
+    """The smallest MTU among oper-up host links whose names match Felix's pattern (`ip -j link` rows)."""
+    mtus = [int(ln["mtu"]) for ln in links if HOST_IFACE.match(ln.get("ifname", ""))
+            and (ln.get("operstate") == "UP" or "UP" in (ln.get("flags") or []))]
+    return min(mtus) if mtus else DEFAULT_HOST_MTU
+
+
+def tunnel_mtus(host: int) -> dict[str, int]:
+    """IPIPMTU and VXLANMTU left unset (calico.yaml's veth_mtu "0"): the host MTU minus each encap's overhead."""
+    return {"ipip": host - IPIP_OVERHEAD, "vxlan": host - VXLAN_OVERHEAD}
+
+
+def pod_mtu(host: int, pools: list) -> int:
+    """What Felix writes to /var/lib/calico/mtu: the smallest MTU among the enabled encapsulations
+    (IPIP/VXLAN on while some IPv4 pool uses them), else the host MTU; the CNI reads it at ADD."""
+    mtus = tunnel_mtus(host)
+    enabled = [mtus["ipip"] for p in pools if p.ipip_mode != "Never"] + \
+        [mtus["vxlan"] for p in pools if p.vxlan_mode != "Never"]
+    return min(enabled, default=host)
+
 
 
 class _ByKey:
@@ -367,22 +396,22 @@ def vxlan_routes(view: NodeView) -> tuple[list[Route], list[Neighbour], list[Fdb
                 continue
             if pool.vxlan_mode == "CrossSubnet" and _same_subnet(view, o.ip):
                 routes.append(Route(b, view.nic, o.ip, FELIX_PROTO, onlink=True))
-            elif o.vxlan_tunnel_addr:
-                routes.append(Route(b, VXLAN_DEV, o.vxlan_tunnel_addr, FELIX_PROTO, onlink=True))
+            elif o.vxlan_tunnel_addr:  # the vxlan.calico route table uses DeviceRouteProtocol: no proto shown
+                routes.append(Route(b, VXLAN_DEV, o.vxlan_tunnel_addr, DEVICE_PROTO, onlink=True))
         if o.vxlan_tunnel_addr and o.vxlan_tunnel_mac:
             neigh.append(Neighbour(o.vxlan_tunnel_addr, o.vxlan_tunnel_mac))
             fdb.append(FdbEntry(o.vxlan_tunnel_mac, o.ip))
     for ip, owner in sorted(view.remote_borrowed.items()):
         o = next((x for x in view.nodes if x.name == owner), None)
         if o and o.vxlan_tunnel_addr and pool_of(ip, vx):
-            routes.append(Route(ip, VXLAN_DEV, o.vxlan_tunnel_addr, FELIX_PROTO, onlink=True))
+            routes.append(Route(ip, VXLAN_DEV, o.vxlan_tunnel_addr, DEVICE_PROTO, onlink=True))
     return routes, neigh, fdb
 
 
-def vxlan_device(view: NodeView, vni: int, port: int) -> VxlanDevice | None:
+def vxlan_device(view: NodeView, vni: int, port: int, mtu: int = VXLAN_MTU) -> VxlanDevice | None:
     """vxlan.calico while the node holds a VXLAN tunnel address (IPAM gives one while a VXLAN pool
     selects it), else None: Felix removes the device."""
     if not (view.vxlan_tunnel_addr and view.vxlan_tunnel_mac):
         return None
-    return VxlanDevice(vni, port, view.nic or "", view.ip, view.vxlan_tunnel_mac, view.vxlan_tunnel_addr)
+    return VxlanDevice(vni, port, view.nic or "", view.ip, view.vxlan_tunnel_mac, view.vxlan_tunnel_addr, mtu)
 

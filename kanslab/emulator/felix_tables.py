@@ -3,12 +3,13 @@
 Static chains with their fixed rule ids (felix/rules/static.go, nat.go; ids recomputed in
 research/felix-dataplane.md §1.3) in raw, mangle and nat, the natOutgoing rule matching the
 ipsets cali40masq-ipam-pools / cali40all-ipam-pools (ipsets/ipset_defs.go, masq_mgr.go), and
-`cali:<16 characters>` ids on every rule that has none (iptables/rules.go `RuleHashes`: a SHA-224
-chain over the chain name and each rule's text; Felix hashes its own rule syntax, the lab hashes
-the iptables-save text, so dynamic ids have Felix's form but not Felix's values).
+`cali:<16 characters>` ids on every rule, computed as Felix computes them (iptables/rules.go
+`Chain.RuleHashes`: a SHA-224 chain over the chain name and each rule as Felix renders it for
+hashing, see `felix_form`), so a rule the lab writes as Felix would has Felix's id.
 
 Not emulated: the `-o tunl0 ... MASQUERADE` rule for host-originated traffic into the tunnel, and
-the named-port and selector ipsets (policy rules here list pod IPs instead).
+the named-port and selector ipsets (policy rules here list pod IPs instead, so their ids are
+Felix's hash of the lab's rule, not of Felix's ipset rule).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import base64
 import hashlib
 import ipaddress
 import re
+import shlex
 
 MAXELEM = 1048576  # Felix's MaxIpsetSize default
 _A = "-m mark --mark 0x10000/0x10000"
@@ -101,6 +103,9 @@ def ipsets(view) -> dict[str, tuple[str, list[str]]]:
     if any(p.ipip_mode != "Never" for p in pools):
         hosts = [view.ip] + [n.ip for n in view.nodes]
         sets["cali40all-hosts-net"] = ("hash:net", sorted(set(hosts), key=ipaddress.ip_address))
+    if any(p.vxlan_mode != "Never" for p in pools):  # vxlan_mgr.go: the other nodes' VTEP parents, not this one
+        vteps = [n.ip for n in view.nodes if n.vxlan_tunnel_addr]
+        sets["cali40all-vxlan-net"] = ("hash:net", sorted(set(vteps), key=ipaddress.ip_address))
     this_host = {view.ip, "127.0.0.1"} | {a for a in (view.ipip_tunnel_addr, view.vxlan_tunnel_addr) if a}
     sets["cali40this-host"] = ("hash:ip", sorted(this_host, key=ipaddress.ip_address))
     return sets
@@ -116,18 +121,85 @@ def ipset_restore(sets: dict[str, tuple[str, list[str]]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _rule_hash(prev: bytes, text: str) -> bytes:
-    return hashlib.sha224(prev + text.encode()).digest()
+# Felix's own rule syntax (iptables/match_builder.go, actions.go) for the iptables-save spellings the
+# lab writes; the hash covers Felix's text, which iptables-save never shows.
+_LONG = {"-j": "--jump", "-g": "--goto", "-i": "--in-interface", "-o": "--out-interface", "-s": "--source",
+         "-d": "--destination", "--dports": "--destination-ports", "--sports": "--source-ports"}
+_UNSAFE = re.compile(r"[^\w @%+=:,./-]")  # rules.go escapeComment
 
 
-_ID = re.compile(r'-m comment --comment "?cali:[A-Za-z0-9_-]{16}"?')
+def _hex(value: str) -> str:
+    n = int(value, 16)
+    return "0" if n == 0 else hex(n)  # Go's %#x
+
+
+def felix_form(body: str) -> str:
+    """A rule body (iptables-save spelling, matches in Felix's order) as Felix renders it for hashing:
+    comments first (the `cali:` id is not part of it), long options, `--set-mark`/`--mark` in %#x,
+    protocol numbers where Felix uses ProtocolNum (`-p ipencap` is 4; the workload VXLAN drop rule's
+    `-p udp` is 17; the lab writes 17 itself there)."""
+    tok, comments, rest, i = shlex.split(body), [], [], 0
+    while i < len(tok):
+        t = tok[i]
+        if t == "-m" and tok[i + 1:i + 2] == ["comment"]:
+            if not tok[i + 3].startswith("cali:"):
+                comments.append(f'-m comment --comment "{_UNSAFE.sub("_", tok[i + 3])[:256]}"')
+            i += 4
+        elif t in _LONG:
+            rest.append(_LONG[t])
+            i += 1
+        elif t in ("--set-xmark", "--mark"):
+            value, _, mask = tok[i + 1].partition("/")
+            rest += ["--set-mark" if t == "--set-xmark" else t, f"{_hex(value)}/{_hex(mask)}"]
+            i += 2
+        elif t == "-p" and tok[i + 1] == "ipencap":
+            rest += ["-p", "4"]
+            i += 2
+        elif t == "-p" and tok[i + 1] == "udp" and "Drop VXLAN encapped packets originating in workloads" in body:
+            rest += ["-p", "17"]
+            i += 2
+        elif t == "--validmark" and tok[i + 1:i + 2] == ["--invert"]:
+            rest += ["--invert", "--validmark"]
+            i += 2
+        else:
+            rest.append(f'"{t}"' if " " in t else t)
+            i += 1
+    return " ".join(comments + rest)
+
+
+def rule_ids(chain: str, bodies: list[str]) -> list[str]:
+    """Felix's ids for a chain's rules: h = SHA-224(chain name), then for each rule
+    h = SHA-224(h + "-A <chain> HASH <felix_form>"); the id is base64url(h)[:16]."""
+    h, out = hashlib.sha224(chain.encode()).digest(), []
+    for body in bodies:
+        h = hashlib.sha224(h + f"-A {chain} HASH {felix_form(body)}".encode()).digest()
+        out.append(base64.urlsafe_b64encode(h).decode()[:16])
+    return out
+
+
+_ID = re.compile(r'-m comment --comment "?cali:([A-Za-z0-9_-]{16})"? ?')
+_BUILTIN = {"INPUT", "FORWARD", "OUTPUT", "PREROUTING", "POSTROUTING"}
 
 
 def with_rule_ids(lines: list[str]) -> list[str]:
-    """Give every `-A` rule without one a `cali:<16>` id: per chain, h = SHA-224(chain name), then
-    h = SHA-224(h + rule text) for each rule in order; the id is base64url(h)[:16]."""
-    state: dict[tuple[str, str], bytes] = {}
-    table, out = "", []
+    """Give every `-A` rule Felix's `cali:<16>` id. In a built-in chain the first rule is Felix's
+    insert (hashed as that chain) and the rest are its appends (hashed as `<chain>*appends*`,
+    table.go). A fixed id already in a rule must equal the computed one."""
+    bodies: dict[tuple[str, str], list[str]] = {}
+    table = ""
+    for ln in lines:
+        if ln.startswith("*"):
+            table = ln[1:]
+        elif ln.startswith("-A "):
+            chain, _, body = ln[3:].partition(" ")
+            bodies.setdefault((table, chain), []).append(body)
+    ids: dict[tuple[str, str], list[str]] = {}
+    for (tbl, chain), group in bodies.items():
+        if chain in _BUILTIN:
+            ids[(tbl, chain)] = rule_ids(chain, group[:1]) + rule_ids(f"{chain}*appends*", group[1:])
+        else:
+            ids[(tbl, chain)] = rule_ids(chain, group)
+    out, seen = [], {}
     for ln in lines:
         if ln.startswith("*"):
             table = ln[1:]
@@ -135,12 +207,12 @@ def with_rule_ids(lines: list[str]) -> list[str]:
             out.append(ln)
             continue
         chain, _, body = ln[3:].partition(" ")
-        key = (table, chain)
-        h = _rule_hash(state.get(key, hashlib.sha224(chain.encode()).digest()), body)
-        state[key] = h
-        if _ID.search(body):
-            out.append(ln)
-            continue
-        rid = base64.urlsafe_b64encode(h).decode()[:16]
+        n = seen[(table, chain)] = seen.get((table, chain), -1) + 1
+        rid = ids[(table, chain)][n]
+        fixed = _ID.search(body)
+        if fixed and fixed.group(1) != rid:
+            raise ValueError(f"{table} {chain} rule {n}: fixed id {fixed.group(1)} is not Felix's {rid}: {body}")
+        body = _ID.sub("", body).strip()
         out.append(f'-A {chain} -m comment --comment "cali:{rid}" {body}'.rstrip())
     return out
+

@@ -14,6 +14,11 @@ Calico node's:
                             -> ACCEPT if a policy (or a profile) accepted it (mark 0x10000)
     INPUT   -> cali-INPUT -> cali-wl-to-host (pod to its own node: egress policy, then ACCEPT)
 
+With several local pods whose names share the character after their common prefix, the dispatch
+chains hand them on through child chains `cali-{from,to}-wl-dispatch-<c>` (dispatch.go). Rule ids
+are Felix's hash of each rule (felix_tables.with_rule_ids), so rules are written in Felix's order:
+comments first, then matches, then the target.
+
 Every endpoint chain first accepts conntrack ESTABLISHED,RELATED (reply traffic of an allowed
 connection) and drops INVALID. Then comes the default tier: every policy that selects the pod in
 that direction, Kubernetes NetworkPolicies (order 1000) and Calico NetworkPolicy /
@@ -36,6 +41,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import os
 from collections.abc import Iterable
 
 from . import calico_policy as cp
@@ -59,9 +65,6 @@ def _id(rule_id: str, fixed: bool = True) -> str:
     """Felix's `cali:<id>` comment where the id is fixed; "" lets felix_tables.with_rule_ids hash one."""
     return f'-m comment --comment "cali:{rule_id}"' if fixed else ""
 
-
-def _key(pol: dict) -> str:
-    return f"{pol['metadata'].get('namespace') or 'default'}/{pol['metadata']['name']}"
 
 
 class _Cluster:
@@ -125,7 +128,6 @@ class _Renderer:
     def policy_chain(self, pol: dict, direction: str, targets: list[dict]) -> str:
         """cali-pi-* / cali-po-*: every rule of `pol` for `direction`; `targets` are the local pods it
         isolates (ingress named ports resolve on them)."""
-        key = _key(pol)
         name = chain_name("cali-pi-" if direction == _INGRESS else "cali-po-", cp.felix_name(pol))
         if name in self.chains:
             return name
@@ -134,13 +136,18 @@ class _Renderer:
         ns = pol["metadata"].get("namespace") or "default"
         rules = spec.get("ingress" if direction == _INGRESS else "egress") or []
         for i, rule in enumerate(rules):
-            what = f"{key} {direction.lower()} rule {i}"
             before = len(body)
             for match, jump in self._rule_matches(rule or {}, direction, ns, targets, f"{name}-{i}"):
                 action = f"-j {jump}" if jump else f"-j MARK --set-xmark {ACCEPT_MARK}"
-                body.append(f"{match} {_comment(what)} {action}".lstrip())
+                body.append(f"{match} {action}".lstrip())
             if len(body) > before:
-                body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('rule accepted the packet')} -j RETURN")
+                body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+        # ProtoRulesToIptablesRules: the first rule carries "Policy <name> <direction>"; no rules, one comment-only rule
+        what = _comment(f"Policy {cp.felix_name(pol)} {direction.lower()}")
+        if body:
+            body[0] = f"{what} {body[0]}"
+        else:
+            body.append(what)
         return name
 
     def _rule_matches(self, rule: dict, direction: str, ns: str, targets: list[dict],
@@ -227,6 +234,10 @@ class _Renderer:
         body.append("-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
         body.append("-m conntrack --ctstate INVALID -j DROP")
         body.append("-j MARK --set-xmark 0x0/0x30000")
+        if direction == _EGRESS:  # even without VXLAN or IPIP pools (endpoints.go, AllowVXLAN/IPIPPacketsFromWorkloads off)
+            body.append(f"{_comment('Drop VXLAN encapped packets originating in workloads')} -p 17 "
+                        "-m multiport --dports 4789 -j DROP")
+            body.append(f"{_comment('Drop IPinIP encapped packets originating in workloads')} -p 4 -j DROP")
         selecting = [p for p in policies if self._selects(p, pod, direction)]
         for pol in selecting:
             targets = [t for t in self.local_pods if self._selects(pol, t, direction)]
@@ -234,17 +245,35 @@ class _Renderer:
                 chain = self.policy_chain(pol, direction, targets)
             else:
                 chain = self.calico.policy_chain(pol, direction, targets)
-            body.append(f"-m mark --mark 0x0/0x20000 {_comment(f'policy {cp.felix_name(pol)}')} -j {chain}")
-            body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if policy accepted')} -j RETURN")
+            body.append(f"-m mark --mark 0x0/0x20000 -j {chain}")
+            body.append(f"{_comment('Return if policy accepted')} -m mark --mark {ACCEPT_MARK} -j RETURN")
         if selecting:
-            body.append(f"-m mark --mark 0x0/0x20000 {_comment('Drop if no policies passed packet')} -j DROP")
+            body.append(f"{_comment('Drop if no policies passed packet')} -m mark --mark 0x0/0x20000 -j DROP")
         # the pod's profiles: its namespace's (one Allow) and its service account's (no rules)
         for profile in (self.profile_chain(pod["namespace"], direction),
                         self.profile_chain(pod["namespace"], direction, pod.get("service_account") or "default")):
             body.append(f"-j {profile}")
-            body.append(f"-m mark --mark {ACCEPT_MARK} {_comment('Return if profile accepted')} -j RETURN")
+            body.append(f"{_comment('Return if profile accepted')} -m mark --mark {ACCEPT_MARK} -j RETURN")
         body.append(f"{_comment('Drop if no profiles matched')} -j DROP")
         return name
+
+    def dispatch_chains(self, root: str, flag: str, prefix: str, unknown: str) -> None:
+        """Felix's dispatch (rules/dispatch.go `buildSingleDispatchChains`): the sorted interface names
+        are binned by their common prefix plus one more character; a bin of one name gets its goto in
+        the root chain, a bigger bin a `<prefix><c>+` goto to a child chain `<root>-<c>` that lists
+        its names and ends, as the root does (the caller adds it), in the "Unknown interface" drop."""
+        names = sorted(p["interface"] for p in self.local_pods)
+        common = os.path.commonprefix(names)
+        bins: dict[str, list[str]] = {}
+        for name in names:
+            bins.setdefault(name[:len(common) + 1], []).append(name)
+        for key, group in bins.items():
+            if len(group) == 1:
+                self.chain(root).append(f"{flag} {group[0]} -g {prefix}{group[0]}")
+                continue
+            child = f"{root}-{key[len(common):]}"
+            self.chain(root).append(f"{flag} {key}+ -g {child}")
+            self.chain(child).extend([f"{flag} {name} -g {prefix}{name}" for name in group] + [unknown])
 
     def profile_chain(self, ns: str, direction: str, service_account: str | None = None) -> str:
         """cali-pri-/cali-pro- + kns.<ns> (NamespaceToProfile: one Allow) or ksa.<ns>.<sa> (no rules)."""
@@ -253,7 +282,10 @@ class _Renderer:
         name = chain_name(prefix, profile)
         if name not in self.chains:
             what = _comment(f"Profile {profile} {direction.lower()}")
-            self.chain(name).append(f"{what} -j MARK --set-xmark {ACCEPT_MARK}" if service_account is None else what)
+            if service_account is None:  # an Allow: set the accept mark, then return on it
+                self.chain(name).extend([f"{what} -j MARK --set-xmark {ACCEPT_MARK}", f"-m mark --mark {ACCEPT_MARK} -j RETURN"])
+            else:
+                self.chain(name).append(what)
         return name
 
     def _selects(self, pol: dict, pod: dict, direction: str) -> bool:
@@ -273,8 +305,9 @@ class _Renderer:
                           key=cp.sort_key)
         # Felix's static filter chains with their fixed ids (rules/static.go; research/felix-dataplane.md §1.3)
         ipip = any(p.ipip_mode != "Never" for p in self.view.get("pools") or [])
+        vxlan = any(p.vxlan_mode != "Never" for p in self.view.get("pools") or [])
         fwd, inp, out = self.chain("cali-FORWARD"), self.chain("cali-INPUT"), self.chain("cali-OUTPUT")
-        from_wl, to_wl = self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
+        self.chain("cali-from-wl-dispatch"), self.chain("cali-to-wl-dispatch")
         for empty in ("cali-cidr-block", "cali-from-hep-forward", "cali-from-host-endpoint", "cali-to-hep-forward",
                       "cali-to-host-endpoint"):
             self.chain(empty)  # referenced, programmed, empty without host endpoints
@@ -289,7 +322,12 @@ class _Renderer:
             inp += [f"-p ipencap {_id('PajejrV4aFdkZojI')} {_comment('Allow IPIP packets from Calico hosts')} "
                     "-m set --match-set cali40all-hosts-net src -m addrtype --dst-type LOCAL -j ACCEPT",
                     f"-p ipencap {_id('_wjq-Yrma8Ly1Svo')} {_comment('Drop IPIP packets from non-Calico hosts')} -j DROP"]
-        static = ipip  # the ids below follow the IPIP rules in Felix's hash chain
+        if vxlan:  # static.go filterInputChain, VXLANEnabled (VXLAN port 4789, Felix's default)
+            inp += [f"{_comment('Allow IPv4 VXLAN packets from allowed hosts')} -p 17 -m multiport --dports 4789 "
+                    "-m set --match-set cali40all-vxlan-net src -m addrtype --dst-type LOCAL -j ACCEPT",
+                    f"{_comment('Drop IPv4 VXLAN packets from non-allowed hosts')} -p 17 -m multiport --dports 4789 "
+                    "-m addrtype --dst-type LOCAL -j DROP"]
+        static = ipip and not vxlan  # the fixed ids below follow the IPIP rules alone in Felix's hash chain
         inp += [f"-i cali+ {_id('8TZGxLWh_Eiz66wc', static)} -g cali-wl-to-host",
                 f"{_id('6McIeIDvPdL6PE1T', static)} -m mark --mark {ACCEPT_MARK} -j ACCEPT",
                 f"{_id('YGPbrUms7NId8xVa', static)} -j MARK --set-xmark 0x0/0xf0000",
@@ -301,6 +339,9 @@ class _Renderer:
         if ipip:
             out.append(f"-p ipencap {_id('AnEsmO6bDZbQntWW')} {_comment('Allow IPIP packets to other Calico hosts')} "
                        "-m set --match-set cali40all-hosts-net dst -m addrtype --src-type LOCAL -j ACCEPT")
+        if vxlan:  # static.go filterOutputChain
+            out.append(f"{_comment('Allow IPv4 VXLAN packets to other allowed hosts')} -p 17 -m multiport --dports 4789 "
+                       "-m addrtype --src-type LOCAL -m set --match-set cali40all-vxlan-net dst -j ACCEPT")
         out += [f"{_id('9e9Uf3GU5tX--Lxy', static)} -j MARK --set-xmark 0x0/0xf0000",
                 f"{_id('0f3LDz_VKuHFaA2K', static)} -m conntrack ! --ctstate DNAT -j cali-to-host-endpoint",
                 f"{_id('OgU2f8BVEAZ_fwkq', static)} {_comment('Host endpoint policy accepted packet.')} "
@@ -312,13 +353,14 @@ class _Renderer:
         to_host.append(f"{_id('nSZbcOoG1xPONxb8', action == 'ACCEPT')} "
                        f"{_comment('Configured DefaultEndpointToHostAction')} -j {action}")
         for pod in sorted(self.local_pods, key=lambda p: p["interface"]):
-            fw = self.endpoint_chain(pod, _EGRESS, policies)
-            tw = self.endpoint_chain(pod, _INGRESS, policies)
-            from_wl.append(f"-i {pod['interface']} -g {fw}")
-            to_wl.append(f"-o {pod['interface']} -g {tw}")
+            self.endpoint_chain(pod, _EGRESS, policies)
+            self.endpoint_chain(pod, _INGRESS, policies)
         alone = not self.local_pods  # the fixed ids hold when "Unknown interface" is the only rule
-        from_wl.append(f"{_id('zTj6P0TIgYvgz-md', alone)} {_comment('Unknown interface')} -j DROP")
-        to_wl.append(f"{_id('7KNphB1nNHw80nIO', alone)} {_comment('Unknown interface')} -j DROP")
+        unknown = f"{_comment('Unknown interface')} -j DROP"
+        for root, flag, prefix in (("cali-from-wl-dispatch", "-i", "cali-fw-"), ("cali-to-wl-dispatch", "-o", "cali-tw-")):
+            self.dispatch_chains(root, flag, prefix, unknown)
+        self.chains["cali-from-wl-dispatch"].append(f"{_id('zTj6P0TIgYvgz-md', alone)} {unknown}")
+        self.chains["cali-to-wl-dispatch"].append(f"{_id('7KNphB1nNHw80nIO', alone)} {unknown}")
         lines = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
         lines += [f":{c} - [0:0]" for c in self.chains]
         lines += [f"-A INPUT {_id('Cz_u1IQiXIMmKD4c')} -j cali-INPUT",

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kanslab import CommandError
+from kanslab.emulator import policy
 from kanslab.plot.reachability import from_truth_table, truth_table
 from tests.netpol_cases import (
     ALL,
@@ -249,18 +250,24 @@ def test_rules_read_like_felix(clean):
     assert '-A FORWARD -m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD' in text
     text = re.sub(r' -m comment --comment "cali:[A-Za-z0-9_-]{16}"', "", text)  # Felix's rule ids aside
     cali = "cali" + hashlib.sha1(b"x.a").hexdigest()[:11]  # Calico's name for x/a's host-side veth
-    assert f"-A cali-to-wl-dispatch -o {cali} -g cali-tw-{cali}" in text
-    assert f"-A cali-from-wl-dispatch -i {cali} -g cali-fw-{cali}" in text
+    # in the root dispatch chain, or in the child chain of the names sharing its next character (dispatch.go)
+    assert re.search(rf"^-A cali-to-wl-dispatch(-.)? -o {cali} -g cali-tw-{cali}$", text, re.M)
+    assert re.search(rf"^-A cali-from-wl-dispatch(-.)? -i {cali} -g cali-fw-{cali}$", text, re.M)
     tw = [ln for ln in text.splitlines() if ln.startswith(f"-A cali-tw-{cali} ")]
     assert "--ctstate RELATED,ESTABLISHED" in tw[0] and tw[0].endswith("-j ACCEPT")
     assert any("Drop if no policies passed packet" in ln for ln in tw)  # isolated: the tier's end drop
     assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
     # the named port became x/a's own port 80, once per pod of y
-    allow = [ln for ln in text.splitlines() if "x/allow ingress rule 0" in ln]
+    chain = policy.chain_name("cali-pi-", "x/knp.default.allow")  # Felix's name for it, hashed to 28 characters
+    assert f"-m mark --mark 0x0/0x20000 -j {chain}" in "\n".join(tw)
+    rules = [ln for ln in text.splitlines() if ln.startswith(f"-A {chain} ")]
+    assert '-m comment --comment "Policy x/knp.default.allow ingress"' in rules[0]
+    allow = [ln for ln in rules if ln.endswith("-j MARK --set-xmark 0x10000/0x10000")]
     assert sorted(ln.split()[3] for ln in allow) == sorted(f"{IPS[f'y/{p}']}/32" for p in POD_NAMES)
-    assert all(f"-d {IPS['x/a']}/32 -p tcp -m tcp --dport 80" in ln for ln in allow)
+    assert all(f"-d {IPS['x/a']}/32 -p tcp -m tcp --dport 80" in re.sub(r' -m comment --comment "[^"]*"', "", ln)
+               for ln in allow)
     # k8s-w2 has no pod the policy selects: no policy chain there
-    assert "x/allow" not in lab.sh("k8s-w2", "iptables-save -t filter")
+    assert chain not in lab.sh("k8s-w2", "iptables-save -t filter")
 
 
 def test_model_spreads_over_the_workers(model):

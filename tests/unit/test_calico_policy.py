@@ -72,9 +72,11 @@ def test_rendered_chains_read_like_felix(cluster):  # noqa: F811
     iface = cluster.pods()["x/a"]["interface"]
     lines = policy.filter_rules(res.node_view(cluster.ds, "k8s-w1", TOPO))
     tw = [ln for ln in lines if ln.startswith(f"-A cali-tw-{iface} ")]
-    jumps = [ln for ln in tw if '"policy ' in ln]
-    assert ['"policy default.deny"' in jumps[0], '"policy x/knp.default.allow"' in jumps[1]] == [True, True]
-    assert all("-m mark --mark 0x0/0x20000" in j for j in jumps)
+    jumps = [ln for ln in tw if "cali-pi-" in ln]  # in policy order, guarded by the pass mark, as Felix writes them
+    assert jumps == [f"-A cali-tw-{iface} -m mark --mark 0x0/0x20000 -j {policy.chain_name('cali-pi-', name)}"
+                     for name in ("default.deny", "x/knp.default.allow")]
+    first = [ln for ln in lines if ln.startswith("-A cali-pi-default.deny ")][0]
+    assert first.startswith('-A cali-pi-default.deny -m comment --comment "Policy default.deny ingress" ')
     assert any(ln.endswith("-j MARK --set-xmark 0x20000/0x20000") for ln in lines)
     assert policy.chain_name("cali-pri-", "kns.default") == "cali-pri-kns.default"
     assert policy.chain_name("cali-pri-", "ksa.kube-system.coredns") == "cali-pri-_u2Tn2rSoAPffvE7JO6"

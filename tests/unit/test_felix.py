@@ -74,6 +74,7 @@ def test_vxlan_routes_neighbours_and_fdb(lab):
     assert (by_dst[blocks["k8s-w2"]].dev, by_dst[blocks["k8s-w2"]].via) == ("enp0s8", "192.168.10.102")
     w0 = next(n for n in view.nodes if n.name == "k8s-w0")
     assert (by_dst[blocks["k8s-w0"]].dev, by_dst[blocks["k8s-w0"]].via) == ("vxlan.calico", w0.vxlan_tunnel_addr)
+    assert by_dst[blocks["k8s-w0"]].proto == "boot" and by_dst[blocks["k8s-w0"]].onlink  # no proto in `ip route`
     assert felix.Neighbour(w0.vxlan_tunnel_addr, w0.vxlan_tunnel_mac) in neigh
     assert felix.FdbEntry(w0.vxlan_tunnel_mac, "192.168.20.100") in fdb
     dev = felix.vxlan_device(view, topo.cluster.vxlan.vni, topo.cluster.vxlan.port)
@@ -100,7 +101,8 @@ def test_agent_reads_the_kernel_into_routes_and_owns_only_felix_and_bird_pool_ro
     ds, topo = lab
     view = felix.node_view(ds, "k8s-w1", topo)
     routes = kernel_routes(KERNEL_MAIN)
-    assert felix.Route("172.16.148.1/32", "calice0906292e2", proto="") in routes  # a /32 gets its length
+    # a /32 gets its length; no protocol in `ip -j route` is the kernel's boot (DeviceRouteProtocol 3)
+    assert felix.Route("172.16.148.1/32", "calice0906292e2", proto="boot") in routes
     owned = owned_routes(routes, view)
     assert felix.Route("172.16.148.0/24", proto="80", type="blackhole") in owned
     assert felix.Route("172.16.163.0/24", "enp0s8", "192.168.10.102", "80", onlink=True) in owned

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import ipaddress
 
+import pytest
+
 from kanslab.emulator import felix_tables as ft
 from kanslab.emulator.felix import NodeInfo, NodeView, Pool
 
@@ -52,13 +54,51 @@ def test_raw_and_mangle_hook_the_builtin_chains():
     assert '-A POSTROUTING -m comment --comment "cali:O3lYWMrLQYEMJtB5" -j cali-POSTROUTING' in mangle
 
 
-def test_rule_ids_chain_sha224_over_each_chain():
+def test_rule_ids_chain_sha224_over_felix_rendering():
     lines = ["*filter", ":cali-x - [0:0]", "-A cali-x -j ACCEPT", "-A cali-x -j DROP", "COMMIT"]
     out = ft.with_rule_ids(lines)
-    h1 = hashlib.sha224(hashlib.sha224(b"cali-x").digest() + b"-j ACCEPT").digest()
-    h2 = hashlib.sha224(h1 + b"-j DROP").digest()
+    h1 = hashlib.sha224(hashlib.sha224(b"cali-x").digest() + b"-A cali-x HASH --jump ACCEPT").digest()
+    h2 = hashlib.sha224(h1 + b"-A cali-x HASH --jump DROP").digest()
     ids = [base64.urlsafe_b64encode(h).decode()[:16] for h in (h1, h2)]
     assert out[2:4] == [f'-A cali-x -m comment --comment "cali:{ids[0]}" -j ACCEPT',
                         f'-A cali-x -m comment --comment "cali:{ids[1]}" -j DROP']
-    fixed = '-A cali-x -m comment --comment "cali:flqWnvo8yq4ULQLa" -j RETURN'
-    assert ft.with_rule_ids(["*nat", fixed])[1] == fixed  # a fixed id stays
+    fixed = '-A cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set ' \
+        'cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully'
+    assert ft.with_rule_ids(["*nat", fixed])[1] == fixed  # Felix's own id comes out
+    with pytest.raises(ValueError):  # a fixed id that is not Felix's hash is a bug, not a silent pass
+        ft.with_rule_ids(["*nat", fixed.replace("flqWnvo8yq4ULQLa", "AAAAAAAAAAAAAAAA")])
+
+
+# A real node's dump (AKS with Calico, iptables --list-rules; ../shared/samples): endpoint chains,
+# dispatch chains and profiles, with the ids Felix computed.
+_AKS = """-A cali-from-wl-dispatch -i cali112d888c0c2 -m comment --comment "cali:887K6j2m0yTxV8XZ" -g cali-fw-cali112d888c0c2
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:gxYrST51OJyfBgWw" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:6xENQhO2T0QW5LgN" -m conntrack --ctstate INVALID -j DROP
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:O7MDTYmYN54jUWVF" -j MARK --set-xmark 0x0/0x10000
+-A cali-fw-cali112d888c0c2 -p udp -m comment --comment "cali:pJp4jdAzPgU1geph" -m comment --comment "Drop VXLAN encapped packets originating in workloads" -m multiport --dports 4789 -j DROP
+-A cali-fw-cali112d888c0c2 -p ipencap -m comment --comment "cali:rM5VAS66uaB9uI7_" -m comment --comment "Drop IPinIP encapped packets originating in workloads" -j DROP
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:s_9J1YgpafK_gEIJ" -j cali-pro-kns.kube-system
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:djdRyha1SrYGGpRJ" -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 -j RETURN
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:Agp1xuefUF89n6q7" -j cali-pro-_CVSZITRyIpEmH8AB6H
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:ctlnSZ9l6AD7YocC" -m comment --comment "Return if profile accepted" -m mark --mark 0x10000/0x10000 -j RETURN
+-A cali-fw-cali112d888c0c2 -m comment --comment "cali:ThfJzx8K_BY2PCkD" -m comment --comment "Drop if no profiles matched" -j DROP
+-A cali-pri-kns.kube-system -m comment --comment "cali:J1TyxtHWd0qaBGK-" -m comment --comment "Profile kns.kube-system ingress" -j MARK --set-xmark 0x10000/0x10000
+-A cali-pri-kns.kube-system -m comment --comment "cali:QIB6k7eEKdIg73Jp" -m mark --mark 0x10000/0x10000 -j RETURN
+-A cali-pro-_CVSZITRyIpEmH8AB6H -m comment --comment "cali:jzJff9OzGIv_OyaY" -m comment --comment "Profile ksa.kube-system.metrics-server egress"
+"""
+
+
+def test_rule_ids_are_felixs_on_a_real_dump():
+    lines = _AKS.splitlines()
+    ids = [ft._ID.search(ln).group(1) for ln in lines]
+    assert [ft._ID.search(ln).group(1) for ln in ft.with_rule_ids(["*filter"] + lines)[1:]] == ids
+
+
+def test_vxlan_set_lists_the_other_nodes_with_a_vtep():
+    import dataclasses
+    view = _view(ipip_mode="Never", vxlan_mode="Always")
+    view = dataclasses.replace(view, nodes=[dataclasses.replace(view.nodes[0], vxlan_tunnel_addr="172.16.1.1"),
+                                            view.nodes[1]])
+    sets = ft.ipsets(view)
+    assert sets["cali40all-vxlan-net"] == ("hash:net", ["192.168.10.102"])  # not this node, not one without a VTEP
+    assert "cali40all-vxlan-net" not in ft.ipsets(_view())

@@ -278,31 +278,39 @@ def test_endpoint_chain_starts_with_conntrack_and_ends_with_drop_when_isolated(c
     assert "--ctstate RELATED,ESTABLISHED" in tw[0] and tw[0].endswith("-j ACCEPT")
     assert "--ctstate INVALID -j DROP" in tw[1]
     # Felix names a Kubernetes policy knp.default.<name>; the tier's end drop, then the namespace profile
-    assert '"policy x/knp.default.allow"' in " ".join(tw)
+    chain = policy.chain_name("cali-pi-", "x/knp.default.allow")  # Felix names it ns/knp.default.<name>, hashed
+    assert tw[3] == f"-A cali-tw-{iface} -m mark --mark 0x0/0x20000 -j {chain}"
+    assert [ln for ln in lines if ln.startswith(f"-A {chain} ")][0].startswith(
+        f'-A {chain} -m comment --comment "Policy x/knp.default.allow ingress" -s ')
     assert [ln for ln in tw if "Drop if no policies passed packet" in ln]
     assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
     fw = [ln for ln in lines if ln.startswith(f"-A cali-fw-{iface} ")]
     assert not [ln for ln in fw if "Drop if no policies passed packet" in ln]  # not isolated for egress
+    assert "Drop VXLAN encapped packets originating in workloads" in fw[3] and "-p 4 -j DROP" in fw[4]
     assert "-j cali-pro-kns.x" in fw[-5] and "-j cali-pro-ksa.x.default" in fw[-3]
-    assert "-A cali-pro-kns.x -m comment --comment \"Profile kns.x egress\" -j MARK --set-xmark 0x10000/0x10000" \
-        in lines
+    assert [ln for ln in lines if ln.startswith("-A cali-pro-kns.x ")] == [
+        '-A cali-pro-kns.x -m comment --comment "Profile kns.x egress" -j MARK --set-xmark 0x10000/0x10000',
+        "-A cali-pro-kns.x -m mark --mark 0x10000/0x10000 -j RETURN"]
 
 
 def test_selected_peers_become_one_rule_per_pod_ip(cluster):
     cluster.apply(ingress_to_a({"from": [ns_sel(ns="y")], "ports": [port("serve-81-udp", "UDP")]}))
     lines = policy.filter_rules(res.node_view(cluster.ds, "k8s-w1", TOPO))
-    rule = [ln for ln in lines if "x/allow ingress rule 0" in ln]
-    assert sorted(shlex.split(r)[3] for r in rule) == sorted(f"{IPS[f'y/{p}']}/32" for p in POD_NAMES)
+    chain = policy.chain_name("cali-pi-", "x/knp.default.allow")
+    rule = [ln for ln in lines if ln.startswith(f"-A {chain} ") and "MARK" in ln]
+    tokens = [shlex.split(r) for r in rule]
+    assert sorted(t[t.index("-s") + 1] for t in tokens) == sorted(f"{IPS[f'y/{p}']}/32" for p in POD_NAMES)
     assert all(f"-d {IPS['x/a']}/32 -p udp -m udp --dport 81 " in r for r in rule)
     # k8s-w2 runs no pod the policy selects, so it has no chain for it
-    assert not [ln for ln in policy.filter_rules(res.node_view(cluster.ds, "k8s-w2", TOPO)) if "x/allow" in ln]
+    assert not [ln for ln in policy.filter_rules(res.node_view(cluster.ds, "k8s-w2", TOPO)) if chain in ln]
 
 
 def test_ip_block_except_is_a_chain_of_returns(cluster):
     cluster.apply(egress_from_a({"to": [{"ipBlock": {"cidr": "10.244.0.0/16", "except": ["10.244.2.0/24"]}}],
                                  "ports": [port(80, "TCP", 81)]}))
     lines = policy.filter_rules(res.node_view(cluster.ds, "k8s-w1", TOPO))
-    jump = [ln for ln in lines if "x/allow-out egress rule 0" in ln]
+    chain = policy.chain_name("cali-po-", "x/knp.default.allow-out")
+    jump = [ln for ln in lines if ln.startswith(f"-A {chain} ") and "cali-ex-" in ln]
     assert len(jump) == 1 and "-d 10.244.0.0/16 -p tcp -m tcp --dport 80:81" in jump[0]
     sub = jump[0].split("-j ")[-1]
     body = [ln for ln in lines if ln.startswith(f"-A {sub} ")]
@@ -430,3 +438,33 @@ def test_selector_semantics():
                                        labels)
     assert netpol.ip_block_contains({"cidr": "10.244.0.0/16", "except": ["10.244.2.0/24"]}, "10.244.3.1")
     assert not netpol.ip_block_contains({"cidr": "10.244.0.0/16", "except": ["10.244.2.0/24"]}, "10.244.2.1")
+
+
+def test_dispatch_chains_split_by_the_next_character_as_felix_does():
+    class _R(policy._Renderer):
+        def __init__(self, names):
+            super().__init__({})
+            self.local_pods = [{"interface": n} for n in names]
+    r = _R(["cali12a", "cali12b", "cali3ff", "calif00", "calif01"])
+    r.dispatch_chains("cali-from-wl-dispatch", "-i", "cali-fw-", "DROP")
+    assert r.chains["cali-from-wl-dispatch"] == ["-i cali1+ -g cali-from-wl-dispatch-1",
+                                                 "-i cali3ff -g cali-fw-cali3ff",
+                                                 "-i calif+ -g cali-from-wl-dispatch-f"]
+    assert r.chains["cali-from-wl-dispatch-f"] == ["-i calif00 -g cali-fw-calif00", "-i calif01 -g cali-fw-calif01", "DROP"]
+    one = _R(["cali5cce677186e"])  # one endpoint: the common prefix is its whole name
+    one.dispatch_chains("cali-to-wl-dispatch", "-o", "cali-tw-", "DROP")
+    assert one.chains == {"cali-to-wl-dispatch": ["-o cali5cce677186e -g cali-tw-cali5cce677186e"]}
+
+
+def test_vxlan_pools_add_felixs_vxlan_host_rules(cluster):
+    import dataclasses
+
+    from kanslab.emulator import felix_tables
+    view = res.node_view(cluster.ds, "k8s-w1", TOPO)
+    view = dataclasses.replace(view, pools=[dataclasses.replace(p, ipip_mode="Never", vxlan_mode="Always")
+                                            for p in view.pools])
+    lines = felix_tables.with_rule_ids(policy.filter_rules(view))  # every id Felix's; no fixed id out of place
+    inp = [ln for ln in lines if ln.startswith("-A cali-INPUT ")]
+    assert "Allow IPv4 VXLAN packets from allowed hosts" in inp[0] and "--match-set cali40all-vxlan-net src" in inp[0]
+    assert "Drop IPv4 VXLAN packets from non-allowed hosts" in inp[1] and not [ln for ln in inp if "ipencap" in ln]
+    assert any("Allow IPv4 VXLAN packets to other allowed hosts" in ln for ln in lines if ln.startswith("-A cali-OUTPUT "))

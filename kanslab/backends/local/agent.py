@@ -62,6 +62,7 @@ class Agent:
         self.start_timer: threading.Timer | None = None
         self.kube_proxy = KubeProxy()
         self.dns = ClusterDNS(self.names, self.rec)
+        self.mtus: dict[str, tuple[tuple[bool, bool], int, int]] = {}  # node -> (encaps on, pod MTU, host MTU) at Felix's last start
 
     # -- start-up -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -78,7 +79,7 @@ class Agent:
                 if t.error:
                     raise t.error
             run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.tunl0.disable_ipv6=1"], check=False)
-            ip_batch(ns, ["link set tunl0 mtu 1480 up"])
+            ip_batch(ns, ["link set tunl0 up"])  # its MTU: _reconcile_mtu, as Felix sets it
             threading.Thread(target=self._watch_routes, args=(n.name,), daemon=True, name=f"mon-{n.name}").start()
         for host, port in sshdoor.read_ports(self.names).items():
             sshdoor.Door(self.names, host, port, self.stop).start()
@@ -93,6 +94,7 @@ class Agent:
             self.states.update(views)
             self._reconcile_pods(pods_by_node(views), ds)
             for n in self.topo.nodes:
+                self._reconcile_mtu(n.name)
                 self._reconcile_tunnels(n.name)
                 self.sync_routes(n.name)
                 self._reconcile_iptables(n.name, views[n.name])
@@ -162,12 +164,31 @@ class Agent:
             if key not in self.applied_pods:
                 self._create_pod(p, ds)
 
+    def _reconcile_mtu(self, node: str) -> None:
+        """Felix at start: host MTU from the node's links, tunl0/vxlan.calico MTUs and the pod MTU it
+        writes to /var/lib/calico/mtu. Felix restarts when the encapsulations in use change
+        (an IPIP pool switched to VXLAN), so that is when the lab recomputes; existing pods keep theirs."""
+        view, ns = self.states[node], self.names.host(node)
+        encaps = (any(p.ipip_mode != "Never" for p in view.ipv4_pools), any(p.vxlan_mode != "Never" for p in view.ipv4_pools))
+        if node in self.mtus and self.mtus[node][0] == encaps:
+            return
+        host = felix.host_mtu(json.loads(run(["ip", "-n", ns, "-j", "link", "show"]).stdout or "[]"))
+        tunnels = felix.tunnel_mtus(host)
+        ip_batch(ns, [f"link set tunl0 mtu {tunnels['ipip']}"] +
+                 ([f"link set {felix.VXLAN_DEV} mtu {tunnels['vxlan']}"] if _has_link(ns, felix.VXLAN_DEV) else []))
+        pod = felix.pod_mtu(host, view.ipv4_pools)
+        path = mtu_file(self.names, node)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{pod}")
+        self.mtus[node] = (encaps, pod, host)
+
     def _create_pod(self, p: dict, ds) -> None:
         node_ns = self.names.host(p["node"])
         pod_ns = self.names.pod(p["namespace"], p["name"])
         add_netns(self.rec, pod_ns)
-        run(["ip", "link", "add", "name", p["ifname"], "netns", node_ns, "type", "veth",
-             "peer", "name", "eth0", "netns", pod_ns])
+        mtu = str(current_pod_mtu(self.names, p["node"]) or 1500)  # the CNI's "mtu": 0 reads Felix's file at ADD
+        run(["ip", "link", "add", "name", p["ifname"], "mtu", mtu, "netns", node_ns, "type", "veth",
+             "peer", "name", "eth0", "mtu", mtu, "netns", pod_ns])
         ip_batch(node_ns, [f"link set {p['ifname']} address ee:ee:ee:ee:ee:ee up",
                            f"route replace {p['ip']} dev {p['ifname']} scope link"])
         with InNetns(node_ns):
@@ -212,7 +233,7 @@ class Agent:
         if want_ipip and want_ipip not in have:
             lines.append(f"addr add {want_ipip}/32 dev tunl0")
         vx = self.topo.cluster.vxlan
-        dev = felix.vxlan_device(view, vx.vni, vx.port)
+        dev = felix.vxlan_device(view, vx.vni, vx.port, felix.tunnel_mtus(self.mtus[node][2])["vxlan"])
         vx_exists = _has_link(ns, felix.VXLAN_DEV)
         if dev is not None:
             if not vx_exists:
@@ -224,7 +245,7 @@ class Agent:
         ip_batch(ns, lines)
 
     def _reconcile_iptables(self, node: str, view: NodeView) -> None:
-        """natOutgoing (nat table) and NetworkPolicy (filter table), replaced whole in one restore."""
+        """Felix's chains in raw, mangle, nat and filter (natOutgoing, policy), in one `--noflush` restore."""
         sets = felix_tables.ipsets(view)
         tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view.pools) + \
             policy.filter_rules(view)
@@ -237,7 +258,7 @@ class Agent:
         run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         # only Felix's cali-* chains and jumps: kube-proxy's KUBE-* chains share these tables
         iptables_owned.restore(ns, iptables_owned.tables_of(rules), "cali-", "cali:", leading=True)
-        for stale in ("cali40all-hosts-net",):  # Felix removes the hosts set when IPIP goes away
+        for stale in ("cali40all-hosts-net", "cali40all-vxlan-net"):  # Felix removes them when IPIP/VXLAN goes away
             if stale not in sets:
                 run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
@@ -381,6 +402,20 @@ class Agent:
         p.kill()
 
 
+def mtu_file(names, node: str):
+    """The node's /var/lib/calico/mtu as the agent (Felix) writes it, in the node's lab directory."""
+    return names.host_dir(node) / "var-lib-calico" / "mtu"
+
+
+def current_pod_mtu(names, node: str) -> int | None:
+    """The pod MTU Felix last wrote for `node` (what the CNI gives a pod created now); None before
+    Felix has started there."""
+    try:
+        return int(mtu_file(names, node).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def kernel_routes(rows: list[dict]) -> list[Route]:
     """`ip -j route` rows as `Route`s (prefix length added to host routes); the default route and
     rows without a destination are left out."""
@@ -389,7 +424,7 @@ def kernel_routes(rows: list[dict]) -> list[Route]:
         dst = r.get("dst")
         if not dst or dst == "default":
             continue
-        proto = str(r.get("protocol", ""))
+        proto = str(r.get("protocol", felix.DEVICE_PROTO))  # `ip -j route` leaves out proto boot, as `ip route` does
         out.append(Route(dst if "/" in dst else dst + "/32", r.get("dev"), r.get("gateway"),
                          felix.BIRD_PROTO if proto == "12" else proto, "onlink" in (r.get("flags") or []),
                          r.get("type", "unicast")))
@@ -400,7 +435,9 @@ def owned_routes(main: list[Route], view: NodeView) -> list[Route]:
     """Main-table routes the lab's Felix owns: pool prefixes with proto bird/80, and Felix's own
     blackholes (BIRD's blackholes for this node's blocks stay BIRD's)."""
     pools = view.ipv4_pools
-    return [r for r in main if r.proto in (felix.BIRD_PROTO, felix.FELIX_PROTO) and felix.pool_of(r.dst, pools)
+    return [r for r in main if (r.proto in (felix.BIRD_PROTO, felix.FELIX_PROTO) or
+                                (r.proto == felix.DEVICE_PROTO and r.dev == felix.VXLAN_DEV))
+            and felix.pool_of(r.dst, pools)
             and (r.type == "unicast" or (r.type == "blackhole" and r.proto == felix.FELIX_PROTO))]
 
 
