@@ -22,9 +22,11 @@ import traceback
 from ...emulator import felix, felix_metrics, felix_tables, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
-from . import sshdoor
+from . import mntns, sshdoor
 from .daemons import birdc, start_bird
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
+from .kubeapi_certs import pki_dir
+from .labfiles import pod_hostname, pod_mtu, write_pod_files
 from .labinfo import load_lab
 from .metrics import MetricsServer
 from .netns import InNetns, ip_batch, run
@@ -54,6 +56,7 @@ class Agent:
         self.errors: list[str] = []
         self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
         self.start_timer: threading.Timer | None = None
+        self.mtu_written: int | None = None
 
     # -- start-up -------------------------------------------------------------------------------
     def start(self) -> None:
@@ -81,6 +84,7 @@ class Agent:
         with self.lock:
             ds = self.lab.datastore()
             self._start_due_pods(ds)
+            self._write_mtu(ds)
             views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}  # once per node
             self.states.update(views)
             self._reconcile_pods(pods_by_node(views))
@@ -160,9 +164,28 @@ class Agent:
         ip_batch(pod_ns, [f"link set eth0 address {p['mac']}", f"addr add {p['ip']}/32 dev eth0",
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
+        self._pod_namespaces(p, pod_ns)
         self.pods.add_pod(p["key"], pod_ns, p["name"], [p["ip"]], p["ports"])
         self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns, "node_ns": node_ns, "ip": p["ip"],
                                        "ifname": p["ifname"]}
+
+    def _pod_namespaces(self, p: dict, pod_ns: str) -> None:
+        """The pod's mount and UTS namespaces with the files kubelet gives it (labfiles, mntns)."""
+        pod = self.lab.datastore().get("Pod", p["name"], p["namespace"]) or {
+            "metadata": {"name": p["name"], "namespace": p["namespace"], "uid": p["uid"]}}
+        dns_ip = str(self.topo.cluster.service_cidr.network_address + 10)  # kubeadm's clusterDNS: the 10th
+        write_pod_files(self.names, pod_ns, pod, [p["ip"]], p["node"], dns_ip, pki_dir(self.names))
+        mntns.create(self.names, self.rec, pod_ns, pod_ns, pod_hostname(pod), mntns.pod_script(self.names, pod_ns))
+
+    def _write_mtu(self, ds) -> None:
+        """Felix's /var/lib/calico/mtu on every node, when the pools' encapsulation changes it."""
+        mtu = pod_mtu(ds)
+        if mtu != self.mtu_written:
+            for n in self.topo.nodes:
+                lib = mntns.files_dir(self.names, n.name) / "var-lib-calico"
+                if lib.is_dir():
+                    (lib / "mtu").write_text(str(mtu))
+            self.mtu_written = mtu
 
     def _delete_pod(self, key: str) -> None:
         info = self.applied_pods.pop(key)
@@ -172,6 +195,7 @@ class Agent:
         # go on announcing it; a borrowed /32 would stay on every other node.
         run(["ip", "-n", info["node_ns"], "route", "del", info["ip"], "dev", info["ifname"]], check=False)
         run(["ip", "netns", "delete", info["netns"]], check=False)
+        mntns.destroy(self.names, info["netns"])
 
     def _reconcile_tunnels(self, node: str) -> None:
         view, ns = self.states[node], self.names.host(node)

@@ -62,6 +62,7 @@ def _kubectl_exec(lab, argv: list[str]) -> int:
     import os
 
     from ...emulator.images import exec_refusal
+    from .mntns import enter_argv
 
     namespace, pod, container, cmd = "default", None, None, []
     if "--" in argv:
@@ -100,8 +101,11 @@ def _kubectl_exec(lab, argv: list[str]) -> int:
     if obj["spec"].get("hostNetwork"):  # calico-node, kube-proxy, static pods: the node's namespace and tools
         node = obj["spec"]["nodeName"]
         path = f"{lab.names.host_dir(node) / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-        os.execvp("ip", ["ip", "netns", "exec", lab.names.host(node), "env", f"PATH={path}", *cmd])
-    os.execvp("ip", ["ip", "netns", "exec", lab.names.pod(namespace, pod), *cmd])
+        argv = [*enter_argv(lab.names, node, lab.names.host(node)), "env", f"PATH={path}", *cmd]
+    else:  # the pod's network, mount and UTS namespaces: its hostname, /etc/hosts, resolv.conf, token
+        netns = lab.names.pod(namespace, pod)
+        argv = [*enter_argv(lab.names, netns, netns, wd="/root"), *cmd]
+    os.execvp(argv[0], argv)
     return 0
 
 

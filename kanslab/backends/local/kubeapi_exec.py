@@ -21,6 +21,7 @@ import threading
 from urllib.parse import parse_qs
 
 from ...emulator.images import exec_refusal
+from .mntns import enter_argv
 from .names import Names
 from .network import host_env
 
@@ -140,7 +141,8 @@ def serve_exec(handler, names: Names, ds, path: str, query: str, headers: dict) 
                 stdin_data += data[1:]
             elif data[:2] == b"\xff\x00":  # v5: stdin closed
                 break
-    p = subprocess.Popen(["ip", "netns", "exec", netns, *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    key = node if pod["spec"].get("hostNetwork") else netns
+    p = subprocess.Popen([*enter_argv(names, key, netns, wd=None if key == node else "/root"), *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=host_env(names, node))
 
     def pump(stream, ch):
