@@ -109,9 +109,23 @@ def course_manifests() -> list[Path]:
     return sorted(Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
+# Ubuntu's /etc/resolv.conf (systemd-resolved's stub, as on the Vagrant boxes): in the lab nothing
+# answers on 127.0.0.53, so a name outside the lab fails at once, without a packet leaving the host
+NODE_RESOLV_CONF = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch .\n"
+MANIFESTS_HOME = "/root/manifests"
+
+
 def write_host_files(names: Names, topo, host: str) -> None:
-    """Before the host's mount namespace exists: its /root (with ~/manifests on the control plane)."""
+    """Before the host's mount namespace exists: its /etc/resolv.conf (the /etc overlay's upper layer),
+    its /root (with ~/manifests on the control plane) and its offline curl."""
     d = files_dir(names, host)
+    etc = d / "overlay-etc" / "upper"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "resolv.conf").write_text(NODE_RESOLV_CONF)
+    curl = names.host_dir(host) / "bin" / "curl"
+    curl.parent.mkdir(parents=True, exist_ok=True)
+    curl.write_text(offline_curl(topo.control_plane))
+    curl.chmod(0o755)
     root = d / "root"
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o700)
@@ -120,6 +134,33 @@ def write_host_files(names: Names, topo, host: str) -> None:
         m.mkdir(exist_ok=True)
         for f in course_manifests():
             shutil.copyfile(f, m / f.name)
+
+
+def local_copy(url: str) -> str | None:
+    """Where the lab keeps the course manifest URL names (by file name), else None."""
+    name = url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return f"{MANIFESTS_HOME}/{name}" if name in {p.name for p in course_manifests()} else None
+
+
+def offline_curl(control_plane: str) -> str:
+    """A curl in front of the real one on a lab host: a URL of one of the course's manifests fails as
+    curl fails without DNS (exit 6) and says where the local copy is; anything else goes to curl."""
+    names = " ".join(p.name for p in course_manifests())
+    return rf"""#!/bin/sh
+for a in "$@"; do
+  case "$a" in
+    http://*|https://*)
+      host=${{a#*://}}; host=${{host%%/*}}; host=${{host%%:*}}; file=${{a%%\?*}}; file=${{file##*/}}
+      case " {names} " in
+        *" $file "*)
+          echo "curl: (6) Could not resolve host: $host" >&2
+          echo "kanslab: the lab's hosts have no internet; the course's copy is {MANIFESTS_HOME}/$file on {control_plane}" >&2
+          exit 6 ;;
+      esac ;;
+  esac
+done
+exec /usr/bin/curl "$@"
+"""
 
 
 def write_node_files(names: Names, topo, node: str, mtu: int, ca_pem: bytes | None = None,
