@@ -66,6 +66,8 @@ def test_each_host_has_its_own_hostname(flab):
     for host in HOSTS:
         assert flab.sh(host, "hostname; cat /etc/hostname").split() == [host, host]
     assert "hostname router" in flab.sh("router", "vtysh -c 'show running-config'").splitlines()
+    assert "192.168.20.100 k8s-w0" in flab.sh("k8s-m", "cat /etc/hosts").splitlines()  # KANS init_cfg.sh's
+    assert "k8s-w0" in flab.sh("k8s-m", "ping -c 1 -W 2 k8s-w0")
 
 
 def test_node_files_as_calico_writes_them(flab):

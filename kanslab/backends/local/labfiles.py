@@ -122,6 +122,8 @@ def write_host_files(names: Names, topo, host: str) -> None:
     etc = d / "overlay-etc" / "upper"
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "resolv.conf").write_text(NODE_RESOLV_CONF)
+    # KANS init_cfg.sh (TASK 4) adds the nodes to /etc/hosts, so `ping k8s-w1` works on every host
+    (etc / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{n.ip} {n.name}\n" for n in topo.nodes))
     curl = names.host_dir(host) / "bin" / "curl"
     curl.parent.mkdir(parents=True, exist_ok=True)
     curl.write_text(offline_curl(topo.control_plane))
