@@ -59,7 +59,7 @@ def birdc(names: Names, host: str, command: str, check: bool = True) -> str:
 
 def tools_missing() -> list[str]:
     need = {"ip": "iproute2", "bird": "bird", "birdc": "bird", "tcpdump": "tcpdump", "iptables": "iptables",
-            "vtysh": "frr", "ipset": "ipset"}
+            "vtysh": "frr", "ipset": "ipset", "nsenter": "util-linux", "unshare": "util-linux"}
     missing = [pkg for tool, pkg in need.items() if shutil.which(tool) is None]
     if not (FRR_DIR / "zebra").exists():
         missing.append("frr")
