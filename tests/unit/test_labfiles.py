@@ -124,10 +124,15 @@ def test_offline_curl_fails_as_curl_does_and_names_the_copy(tmp_path):
     p = subprocess.run(["sh", str(script), "-s", "-O",
                         "https://raw.githubusercontent.com/gasida/NDKS/main/5/node3-pod3.yaml"],
                        capture_output=True, text=True, cwd=tmp_path)
+    hint = "kanslab: the lab's hosts have no internet; the course's copy is /root/manifests/node3-pod3.yaml on k8s-m"
     assert p.returncode == 6
-    assert p.stderr.splitlines() == [
-        "curl: (6) Could not resolve host: raw.githubusercontent.com",
-        "kanslab: the lab's hosts have no internet; the course's copy is /root/manifests/node3-pod3.yaml on k8s-m"]
+    assert p.stderr.splitlines() == [hint]  # -s: curl itself says nothing
     assert not (tmp_path / "node3-pod3.yaml").exists()
+    for flags in (["-O"], ["-sSO"], ["--silent", "--show-error", "-O"]):
+        p = subprocess.run(["sh", str(script), *flags,
+                            "https://raw.githubusercontent.com/gasida/NDKS/main/5/node3-pod3.yaml"],
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert (p.returncode, p.stderr.splitlines()) == (
+            6, ["curl: (6) Could not resolve host: raw.githubusercontent.com", hint]), flags
     p = subprocess.run(["sh", str(script), "--version"], capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("curl ")  # anything else is the real curl's

@@ -149,13 +149,25 @@ def offline_curl(control_plane: str) -> str:
     curl fails without DNS (exit 6) and says where the local copy is; anything else goes to curl."""
     names = " ".join(p.name for p in course_manifests())
     return rf"""#!/bin/sh
+silent=0; show=0
+for a in "$@"; do
+  case "$a" in
+    --silent) silent=1 ;;
+    --show-error) show=1 ;;
+    --*) ;;
+    -*s*S*|-*S*s*) silent=1; show=1 ;;
+    -*s*) silent=1 ;;
+    -*S*) show=1 ;;
+  esac
+done
 for a in "$@"; do
   case "$a" in
     http://*|https://*)
       host=${{a#*://}}; host=${{host%%/*}}; host=${{host%%:*}}; file=${{a%%\?*}}; file=${{file##*/}}
       case " {names} " in
         *" $file "*)
-          echo "curl: (6) Could not resolve host: $host" >&2
+          # -s hides curl's own error unless -S shows it
+          [ $silent = 1 ] && [ $show = 0 ] || echo "curl: (6) Could not resolve host: $host" >&2
           echo "kanslab: the lab's hosts have no internet; the course's copy is {MANIFESTS_HOME}/$file on {control_plane}" >&2
           exit 6 ;;
       esac ;;
