@@ -147,6 +147,18 @@ def test_netshoot_is_a_shell(flab, netshoot):
     assert e.value.exit_status == 126 and "executable file not found in $PATH" in e.value.stderr
 
 
+def test_interactive_zsh_in_a_pod_from_a_node_shell(flab, netshoot):
+    """`kubectl exec -it pod1 -- zsh` typed in `kanslab ssh k8s-m`, on a terminal (script(1) gives one)."""
+    import shlex
+    import sys
+
+    cli = f"{shlex.quote(sys.executable)} -m kanslab.cli --prefix {flab.prefix_} ssh k8s-m 'kubectl exec -it pod1 -- zsh'"
+    p = subprocess.run(["script", "-qec", cli, "/dev/null"], input="hostname\nexit\n", capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "pod1" in [ln.strip() for ln in p.stdout.splitlines()]
+
+
 def test_machine_untouched_and_teardown_leaves_no_mounts(flab):
     prefix = flab.prefix_
     for p in ("/etc/cni", "/var/lib/calico", "/root/manifests", f"/etc/frr/{prefix}-router",
