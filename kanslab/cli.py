@@ -61,9 +61,11 @@ def cmd_ssh(args) -> int:
 
     env = host_env(b.names, args.host)
     rc = str(b.names.host_dir(args.host) / "bashrc")
-    cmd = ["ip", "netns", "exec", b.names.host(args.host)] + (
+    from .backends.local.mntns import enter_argv
+
+    cmd = [*enter_argv(b.names, args.host, b.names.host(args.host), wd="/root")] + (
         ["bash", "--rcfile", rc, "-i"] if not args.command else ["bash", "-c", " ".join(args.command)])
-    os.execvpe("ip", cmd, env)
+    os.execvpe(cmd[0], cmd, env)
     return 0
 
 

@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-pkgs="frr bird tcpdump iptables ipset iproute2 net-tools iputils-ping curl netcat-openbsd procps openssh-server sudo dnsmasq-base bind9-dnsutils"
+# zsh: the shell of nicolaka/netshoot pods (`kubectl exec -it pod1 -- zsh`), which run the machine's tools
+pkgs="frr bird tcpdump iptables ipset iproute2 net-tools iputils-ping curl netcat-openbsd procps openssh-server sudo dnsmasq-base bind9-dnsutils zsh"
 python3 -c 'import venv, ensurepip' 2>/dev/null || pkgs="$pkgs python3-venv"
 # Installed without their Recommends: Prometheus (chapter 05) runs inside the lab's k8s-m
 # namespace, started by the lab (its Recommends, node-exporter, would listen on the host's :9100);

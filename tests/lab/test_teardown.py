@@ -53,6 +53,9 @@ def assert_nothing_left(prefix: str):
     assert lab_processes(prefix) == []
     assert not state_dir(prefix).exists()
     assert not Path(f"/etc/frr/{prefix}-router").exists()
+    assert not Path(f"/var/run/frr/{prefix}-router").exists()
+    mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True).stdout
+    assert [m for m in mounts.splitlines() if m.startswith(f"{state_dir(prefix)}/")] == []  # mount/UTS ns files
 
 
 @pytest.mark.parametrize("victim", ["agent", "bird", "bgpd"])
@@ -86,7 +89,7 @@ def test_two_labs_coexist(lab):
     assert_nothing_left(other.backend.prefix)
 
 
-@pytest.mark.parametrize("stage", ["namespaces and wires", "FRR on the router", "Calico datastore",
+@pytest.mark.parametrize("stage", ["namespaces and wires", "mount and UTS namespaces", "FRR on the router", "Calico datastore",
                                    "calico-node on every node", "waiting for the BGP mesh"])
 def test_down_after_up_itself_is_killed(stage, root_before):
     """SIGKILL `kanslab up` as it reaches each stage; `kanslab down` still leaves nothing."""

@@ -25,3 +25,15 @@ def test_image_names():
     assert image_name("docker.io/library/busybox:1.36") == "busybox"
     assert image_name("localhost:5000/tools:1") == "tools"
     assert image_name("registry.k8s.io/e2e-test-images/agnhost:2.47") == "e2e-test-images/agnhost"
+
+
+def test_a_pod_running_the_machines_tools_lacks_what_the_machine_lacks():
+    """netshoot pods run the machine's zsh, ip, tcpdump: a program the machine has not is refused as
+    containerd refuses it (exit 126)."""
+    from kanslab.emulator.images import on_machine
+
+    assert exec_refusal("nicolaka/netshoot", "sh", on_machine) is None
+    assert exec_refusal("nicolaka/netshoot", "/bin/sh", on_machine) is None
+    msg = exec_refusal("nicolaka/netshoot", "no-such-program-here", on_machine)
+    assert 'exec: "no-such-program-here": executable file not found in $PATH' in msg
+    assert exec_refusal("traefik/whoami", "sh", on_machine)  # whoami's own rule still holds

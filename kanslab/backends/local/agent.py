@@ -22,11 +22,13 @@ import traceback
 from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
-from . import iptables_owned, sshdoor
+from . import iptables_owned, mntns, sshdoor
 from .daemons import birdc, start_bird
 from .dns import ClusterDNS, is_coredns
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
+from .kubeapi_certs import pki_dir
 from .kubeproxy import KubeProxy, wanted_tables
+from .labfiles import pod_hostname, write_pod_files
 from .labinfo import load_lab
 from .metrics import KubeControllersEndpoint, MetricsServer
 from .netns import InNetns, ip_batch, run
@@ -201,6 +203,7 @@ class Agent:
                           "link set eth0 up", "route add 169.254.1.1 dev eth0 scope link",
                           "route add default via 169.254.1.1 dev eth0"])
         pod = ds.get("Pod", p["name"], p["namespace"])
+        self._pod_namespaces(p, pod_ns)
         prometheus = self.prometheus_pods.wants(pod)
         # a prom/prometheus pod's ports are Prometheus's, not whoami's
         self.pods.add_pod(p["key"], pod_ns, p["name"], kernel_addresses(pod_ns), [] if prometheus else p["ports"])
@@ -212,6 +215,14 @@ class Agent:
         self.applied_pods[p["key"]] = {"uid": p["uid"], "netns": pod_ns, "node_ns": node_ns, "ip": p["ip"],
                                        "ifname": p["ifname"]}
 
+    def _pod_namespaces(self, p: dict, pod_ns: str) -> None:
+        """The pod's mount and UTS namespaces with the files kubelet gives it (labfiles, mntns)."""
+        pod = self.lab.datastore().get("Pod", p["name"], p["namespace"]) or {
+            "metadata": {"name": p["name"], "namespace": p["namespace"], "uid": p["uid"]}}
+        dns_ip = str(self.topo.cluster.service_cidr.network_address + 10)  # kubeadm's clusterDNS: the 10th
+        write_pod_files(self.names, pod_ns, pod, [p["ip"]], p["node"], dns_ip, pki_dir(self.names))
+        mntns.create(self.names, self.rec, pod_ns, pod_ns, pod_hostname(pod), mntns.pod_script(self.names, pod_ns))
+
     def _delete_pod(self, key: str) -> None:
         info = self.applied_pods.pop(key)
         self.pods.remove_pod(key)
@@ -221,6 +232,7 @@ class Agent:
         # go on announcing it; a borrowed /32 would stay on every other node.
         run(["ip", "-n", info["node_ns"], "route", "del", info["ip"], "dev", info["ifname"]], check=False)
         run(["ip", "netns", "delete", info["netns"]], check=False)
+        mntns.destroy(self.names, info["netns"])
 
     def _reconcile_tunnels(self, node: str) -> None:
         view, ns = self.states[node], self.names.host(node)
@@ -404,7 +416,7 @@ class Agent:
 
 def mtu_file(names, node: str):
     """The node's /var/lib/calico/mtu as the agent (Felix) writes it, in the node's lab directory."""
-    return names.host_dir(node) / "var-lib-calico" / "mtu"
+    return mntns.files_dir(names, node) / "var-lib-calico" / "mtu"  # bound at /var/lib/calico in its mount ns
 
 
 def current_pod_mtu(names, node: str) -> int | None:

@@ -15,9 +15,10 @@ from ...errors import CommandError, LabError, NotFound
 from ...topology import Topology, load_topology
 from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
 from ..ssh import SSHError, SSHPool, read_ssh_config
-from . import record, sshdoor
+from . import mntns, record, sshdoor
 from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
+from .labfiles import cni_token, write_host_files, write_node_files
 from .labinfo import load_lab, write_lab
 from .names import Names, default_prefix
 from .network import build_network, host_env, write_host_tools
@@ -89,13 +90,23 @@ class LocalBackend:
             say(f"namespaces and wires for {', '.join(topo.hosts)}")
             build_network(self.names, self.rec, topo)
             write_host_tools(self.names, self.rec, topo)
+            say("mount and UTS namespaces: each host's own hostname, /etc, /var/lib and /root")
+            for host in topo.hosts:
+                write_host_files(self.names, topo, host)
+                mntns.create(self.names, self.rec, host, self.names.host(host), host,
+                             mntns.host_script(self.names, host, router=host == topo.router.name))
             sshdoor.prepare(self.names, topo)
             say("FRR on the router (AS %d, bgp listen range)" % topo.router.as_number)
-            start_frr(self.names, self.rec, self.names.host(topo.router.name), topo.router.frr_conf)
+            start_frr(self.names, self.rec, topo.router.name, self.names.host(topo.router.name), topo.router.frr_conf)
             say("Calico datastore: nodes, default IPPool, IPAM blocks")
             from ...emulator.resources import bootstrap
+            from .kubeapi_server import ensure_pki
 
             bootstrap(load_lab(self.prefix).datastore(), topo)
+            pki = ensure_pki(self.names, self.rec, topo)  # before the agent: pods get the CA and a token
+            for n in topo.nodes:
+                write_node_files(self.names, topo, n.name, (pki / "ca.crt").read_bytes(),
+                                 cni_token((pki / "apiserver.key").read_bytes()))
             if start_delay:
                 say(f"new pods take {start_delay:g} s to start (KANSLAB_POD_START_DELAY)")
                 pod_start.set_delay(load_lab(self.prefix).datastore(), start_delay)
@@ -189,7 +200,7 @@ class LocalBackend:
     def _argv(self, host: str, cmd: str) -> tuple[list[str], dict | None]:
         """How to run a shell command on a lab host inside its namespace, as root."""
         ns = self._ns(host)
-        return ["ip", "netns", "exec", ns, "bash", "-c", cmd], host_env(self.names, host)
+        return [*mntns.enter_argv(self.names, host, ns, wd="/root"), "bash", "-c", cmd], host_env(self.names, host)
 
     def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
         if self.via_ssh:
@@ -217,8 +228,8 @@ class LocalBackend:
         if ds.get("Pod", pod, ns_name) is None:
             raise NotFound(f"pod {ns_name}/{pod} not found")
         netns = self.names.pod(ns_name, pod)
-        p = subprocess.run(["ip", "netns", "exec", netns, "bash", "-c", cmd], capture_output=True, text=True,
-                           timeout=timeout)
+        p = subprocess.run([*mntns.enter_argv(self.names, netns, netns), "bash", "-c", cmd], capture_output=True,
+                           text=True, timeout=timeout)
         if check and p.returncode != 0:
             raise CommandError(pod_key, cmd, p.returncode, p.stderr, p.stdout)
         return p.stdout

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from ...errors import LabError
+from .mntns import enter_argv, files_dir
 from .names import Names
 from .netns import run
 from .record import Record
@@ -15,37 +16,39 @@ from .record import Record
 FRR_DIR = Path("/usr/lib/frr")
 
 
-def start_frr(names: Names, rec: Record, router_ns: str, frr_conf: str) -> None:
-    """zebra + bgpd + staticd in the router's namespace, kept apart from any other FRR by pathspace."""
+def start_frr(names: Names, rec: Record, router: str, router_ns: str, frr_conf: str) -> None:
+    """zebra + bgpd + staticd in the router's namespaces (network, mount, UTS: FRR's `hostname` is the
+    router's). /etc/frr and /var/run/frr there are the state dir's (mntns.host_script), and a pathspace
+    keeps FRR's files apart all the same."""
     space = names.frr_pathspace()
-    etc, var = Path("/etc/frr") / space, Path("/var/run/frr") / space
-    rec.add("dir", path=str(etc))
-    rec.add("dir", path=str(var))
+    files = files_dir(names, router)
+    etc, var = files / "etc-frr" / space, files / "run-frr" / space
     etc.mkdir(parents=True, exist_ok=True)
     var.mkdir(parents=True, exist_ok=True)
     (etc / "frr.conf").write_text(frr_conf)
     (etc / "vtysh.conf").write_text("service integrated-vtysh-config\n")
     try:
         frr = pwd.getpwnam("frr")
-        for p in (etc, var, etc / "frr.conf", etc / "vtysh.conf"):
+        for p in (etc.parent, var.parent, etc, var, etc / "frr.conf", etc / "vtysh.conf"):
             os.chown(p, frr.pw_uid, frr.pw_gid)
     except KeyError:
         raise LabError("FRR is not installed (no user 'frr'): apt-get install frr") from None
+    enter = enter_argv(names, router, router_ns)
     for daemon in ("zebra", "bgpd", "staticd"):
         pidfile = var / f"{daemon}.pid"
         rec.add("pidfile", path=str(pidfile), match=daemon)
         # -P 0: no TCP vty port; -A: nothing listens beyond the namespace's own loopback
-        run(["ip", "netns", "exec", router_ns, str(FRR_DIR / daemon), "-d", "-N", space, "-F", "traditional",
-             "-P", "0", "-A", "127.0.0.1", "-i", str(pidfile)], host="router")
+        run([*enter, str(FRR_DIR / daemon), "-d", "-N", space, "-F", "traditional",
+             "-P", "0", "-A", "127.0.0.1", "-i", f"/var/run/frr/{space}/{daemon}.pid"], host="router")
     # integrated config: daemons start empty and `vtysh -b` pushes frr.conf, as frrinit.sh does
-    run(["ip", "netns", "exec", router_ns, "vtysh", "-N", space, "-b"], host="router")
+    run([*enter, "vtysh", "-N", space, "-b"], host="router")
 
 
 def start_bird(names: Names, rec: Record, host: str, node_ns: str) -> None:
     d = names.host_dir(host)
     pidfile = d / "bird.pid"
     rec.add("pidfile", path=str(pidfile), match="bird")
-    run(["ip", "netns", "exec", node_ns, "bird", "-c", str(d / "bird.cfg"), "-s", str(names.bird_ctl(host)),
+    run([*enter_argv(names, host, node_ns), "bird", "-c", str(d / "bird.cfg"), "-s", str(names.bird_ctl(host)),
          "-P", str(pidfile)], host=host)
 
 
@@ -56,7 +59,8 @@ def birdc(names: Names, host: str, command: str, check: bool = True) -> str:
 
 def tools_missing() -> list[str]:
     need = {"ip": "iproute2", "bird": "bird", "birdc": "bird", "tcpdump": "tcpdump", "iptables": "iptables",
-            "vtysh": "frr", "ipset": "ipset", "dnsmasq": "dnsmasq-base"}
+            "vtysh": "frr", "ipset": "ipset", "dnsmasq": "dnsmasq-base", "nsenter": "util-linux",
+            "unshare": "util-linux"}
     missing = [pkg for tool, pkg in need.items() if shutil.which(tool) is None]
     if not (FRR_DIR / "zebra").exists():
         missing.append("frr")

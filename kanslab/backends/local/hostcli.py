@@ -32,6 +32,11 @@ def main(argv=None) -> int:
     lab = load_lab(args.prefix)
     if args.tool == "kubectl" and rest[:1] == ["exec"]:
         return _kubectl_exec(lab, rest[1:])
+    if args.tool == "kubectl":
+        offline = _offline_url(rest)
+        if offline:
+            sys.stderr.write(offline)
+            return 1
     ds = lab.datastore()
     stdin = ""
     if "-" in rest and not sys.stdin.isatty():
@@ -55,13 +60,33 @@ def main(argv=None) -> int:
     return rc
 
 
+def _offline_url(argv: list[str]) -> str | None:
+    """`kubectl apply -f https://...`: the lab's hosts have no internet; name the local copy if any."""
+    from urllib.parse import urlsplit
+
+    from .labfiles import local_copy
+
+    for i, a in enumerate(argv):
+        url = argv[i + 1] if a in ("-f", "--filename") and i + 1 < len(argv) else (
+            a.split("=", 1)[1] if a.startswith(("-f=", "--filename=")) else None)
+        if url and url.startswith(("http://", "https://")):
+            copy = local_copy(url)
+            hint = (f"the course's copy is {copy}: kubectl apply -f {copy}" if copy
+                    else "the lab has no copy of it")
+            return (f'error: unable to read URL "{url}": Get "{url}": dial tcp: lookup '
+                    f"{urlsplit(url).hostname}: no such host\n"
+                    f"kanslab: the lab's hosts have no internet; {hint}\n")
+    return None
+
+
 def _kubectl_exec(lab, argv: list[str]) -> int:
     """`kubectl exec [-n NS] [-c CONTAINER] [-it] POD -- CMD...`: run CMD in the pod's network namespace
     with this node's tools, unless the container's image is known to lack the program (as a real
     cluster refuses it)."""
     import os
 
-    from ...emulator.images import exec_refusal
+    from ...emulator.images import exec_refusal, on_machine
+    from .mntns import enter_argv
 
     namespace, pod, container, cmd = "default", None, None, []
     if "--" in argv:
@@ -93,15 +118,19 @@ def _kubectl_exec(lab, argv: list[str]) -> int:
     if chosen is None:
         sys.stderr.write(f"error: container {container} not found in pod {pod}\n")
         return 1
-    refusal = exec_refusal(chosen.get("image", ""), cmd[0])
+    refusal = exec_refusal(chosen.get("image", ""), cmd[0],
+                           None if obj["spec"].get("hostNetwork") else on_machine)
     if refusal:
         sys.stderr.write(refusal)
         return 126
     if obj["spec"].get("hostNetwork"):  # calico-node, kube-proxy, static pods: the node's namespace and tools
         node = obj["spec"]["nodeName"]
         path = f"{lab.names.host_dir(node) / 'bin'}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
-        os.execvp("ip", ["ip", "netns", "exec", lab.names.host(node), "env", f"PATH={path}", *cmd])
-    os.execvp("ip", ["ip", "netns", "exec", lab.names.pod(namespace, pod), *cmd])
+        argv = [*enter_argv(lab.names, node, lab.names.host(node)), "env", f"PATH={path}", *cmd]
+    else:  # the pod's network, mount and UTS namespaces: its hostname, /etc/hosts, resolv.conf, token
+        netns = lab.names.pod(namespace, pod)
+        argv = [*enter_argv(lab.names, netns, netns, wd="/root"), *cmd]
+    os.execvp(argv[0], argv)
     return 0
 
 

@@ -20,7 +20,8 @@ import subprocess
 import threading
 from urllib.parse import parse_qs
 
-from ...emulator.images import exec_refusal
+from ...emulator.images import exec_refusal, on_machine
+from .mntns import enter_argv
 from .names import Names
 from .network import host_env
 
@@ -118,7 +119,7 @@ def serve_exec(handler, names: Names, ds, path: str, query: str, headers: dict) 
         ws.channel(3, _status(1, f"container {cname} not found in pod {pod_name}"))
         ws.send(struct.pack(">H", 1000), 0x8)  # close: normal closure
         return
-    refusal = exec_refusal(chosen.get("image", ""), cmd[0])
+    refusal = exec_refusal(chosen.get("image", ""), cmd[0], None if pod["spec"].get("hostNetwork") else on_machine)
     if refusal:  # containerd's message arrives on stdout, the exit code on the error channel
         ws.channel(1, refusal.split("command terminated with exit code")[0].encode())
         ws.channel(3, _status(126, f"command terminated with non-zero exit code: error executing command "
@@ -140,7 +141,8 @@ def serve_exec(handler, names: Names, ds, path: str, query: str, headers: dict) 
                 stdin_data += data[1:]
             elif data[:2] == b"\xff\x00":  # v5: stdin closed
                 break
-    p = subprocess.Popen(["ip", "netns", "exec", netns, *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    key = node if pod["spec"].get("hostNetwork") else netns
+    p = subprocess.Popen([*enter_argv(names, key, netns, wd=None if key == node else "/root"), *cmd], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=host_env(names, node))
 
     def pump(stream, ch):

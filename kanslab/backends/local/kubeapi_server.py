@@ -151,12 +151,21 @@ def serve(prefix: str) -> None:
     threading.Event().wait()
 
 
+def ensure_pki(names: Names, rec: Record, topo) -> Path:
+    """The lab's CA and API certificates, made once (pods' service-account volumes need them early)."""
+    d = pki_dir(names)
+    if not (d / "ca.crt").exists():
+        cp = topo.node(topo.control_plane)
+        svc_ip = str(next(topo.cluster.service_cidr.hosts()))  # the `kubernetes` Service's address
+        rec.add("dir", path=str(d))
+        make_pki(names, cp.name, cp.ip, svc_ip)
+    return d
+
+
 def start(names: Names, rec: Record, topo) -> dict:
     """Make the PKI and kubeconfig, then start the server process; returns {port, kubeconfig}."""
     cp = topo.node(topo.control_plane)
-    svc_ip = str(next(topo.cluster.service_cidr.hosts()))  # the `kubernetes` Service's address
-    rec.add("dir", path=str(pki_dir(names)))
-    make_pki(names, cp.name, cp.ip, svc_ip)
+    ensure_pki(names, rec, topo)
     # kube-controller-manager's root-ca-cert-publisher: kube-root-ca.crt in every namespace
     from ...emulator.core_objects import publish_root_ca
     publish_root_ca(load_lab(names.prefix).datastore(), (pki_dir(names) / "ca.crt").read_text())

@@ -154,6 +154,15 @@ def _is_zombie(pid: int) -> bool:
         return True  # already gone: as good as dead
 
 
+def is_mountpoint(path: str) -> bool:
+    real = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as f:
+            return any(line.split()[4] == real for line in f)
+    except OSError:
+        return False
+
+
 def _ns_inode(name: str) -> int | None:
     try:
         return os.stat(f"/run/netns/{name}").st_ino
@@ -248,7 +257,13 @@ def teardown(prefix: str) -> list[str]:
         if e["kind"] == "netns" and Path(f"/run/netns/{e['name']}").exists():
             subprocess.run(["ip", "netns", "delete", e["name"]], capture_output=True)
             log.append(f"deleted netns {e['name']}")
-    # 3. files and directories
+    # 3. mounts: the mount and UTS namespace files, then the private <state>/ns mount holding them
+    #    (the namespaces go with their last process); lazily, so a shell still inside cannot block it
+    for e in reversed(entries):
+        if e["kind"] == "mount" and is_mountpoint(e["path"]):
+            subprocess.run(["umount", "-l", e["path"]], capture_output=True)
+            log.append(f"unmounted {e['path']}")
+    # 4. files and directories
     for e in reversed(entries):
         if e["kind"] in ("file", "dir"):
             p = Path(e["path"])

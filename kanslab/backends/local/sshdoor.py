@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from ...topology import Topology
+from .mntns import enter_argv
 from .names import Names
 from .network import host_env
 
@@ -131,7 +132,8 @@ class Door(threading.Thread):
                 continue
             conn.settimeout(None)
             try:
-                p = subprocess.Popen(["ip", "netns", "exec", self.names.host(self.host), SSHD, "-i", "-f", str(cfg)],
+                enter = enter_argv(self.names, self.host, self.names.host(self.host))
+                p = subprocess.Popen([*enter, SSHD, "-i", "-f", str(cfg)],
                                      stdin=conn.fileno(), stdout=conn.fileno(), stderr=subprocess.DEVNULL,
                                      close_fds=True)
                 threading.Thread(target=p.wait, daemon=True).start()  # reap it when the session ends
