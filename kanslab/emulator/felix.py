@@ -79,6 +79,7 @@ class NodeInfo(_ByKey):
     ipip_tunnel_addr: str | None = None
     vxlan_tunnel_addr: str | None = None
     vxlan_tunnel_mac: str | None = None
+    rr_cluster_id: str | None = None    # spec.bgp.routeReflectorClusterID: the node is a route reflector
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class BGPPeerView(_ByKey):
     passive: bool = False
     keep_original_next_hop: bool = False
     password: Any = None
+    calico_node: bool = False           # the peer is a Calico node (peerSelector peers, reverse peerings)
+    rr_client_of: str | None = None     # this node reflects to the peer: `rr client; rr cluster id <this>;`
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,9 @@ def _protocol_name(prefix: str, ip: str, port: int | None) -> str:
     return f"{prefix}_{pid}" + (f"_port_{port}" if port else "")
 
 
+RR_CLUSTER_ID_ANNOTATION = "projectcalico.org/RouteReflectorClusterID"  # KDD's home of the Node's field
+
+
 def _node_info(knode: dict, global_as: int, blocks_by_node: dict, borrowed: list[dict]) -> NodeInfo:
     name = knode["metadata"]["name"]
     ann = knode["metadata"].get("annotations") or {}
@@ -144,7 +150,8 @@ def _node_info(knode: dict, global_as: int, blocks_by_node: dict, borrowed: list
                     labels=dict(knode["metadata"].get("labels") or {}), blocks=blocks_by_node.get(name, []),
                     borrowed_ips=[f"{b['ip']}/32" for b in borrowed if b["borrowing_node"] == name],
                     ipip_tunnel_addr=ann.get(ipam.ANN_IPIP_ADDR), vxlan_tunnel_addr=ann.get(ipam.ANN_VXLAN_ADDR),
-                    vxlan_tunnel_mac=ann.get(ipam.ANN_VXLAN_MAC))
+                    vxlan_tunnel_mac=ann.get(ipam.ANN_VXLAN_MAC),
+                    rr_cluster_id=ann.get(RR_CLUSTER_ID_ANNOTATION) or None)
 
 
 def _pool(p: dict, node_labels: dict) -> Pool:
@@ -220,39 +227,60 @@ def read_node_view(tx, node_name: str, topology: Any = None) -> NodeView:
 
 def _bgp_peers(tx, me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> list[BGPPeerView]:
     """Mesh peers (when enabled), then BGPPeers that apply to this node (global, node:, nodeSelector:),
-    with peerSelector peers expanded to the selected nodes; never the node itself."""
+    with peerSelector peers expanded to the selected nodes; never the node itself.
+
+    As confd does (confd/pkg/backends/calico/client.go, v3.28): a route reflector (a node with a
+    cluster ID) has no mesh, and mesh nodes skip reflectors; a peerSelector BGPPeer also gives each
+    selected node the reverse peering towards every node the BGPPeer applies to (so the usual
+    `nodeSelector: all()` + `peerSelector: route-reflector == 'true'` gives reflectors a Node_ peer per
+    client); peers of one node are keyed by IP, the first one kept; on a reflector a same-AS peer with
+    another cluster ID is its `rr client`."""
     peers = []
-    if mesh_enabled:
+    if mesh_enabled and not me.rr_cluster_id:
         for o in others:
+            if o.rr_cluster_id:
+                continue  # "# Skipping <ip> (<node>) as it is a route reflector"
             # Calico's template: `passive` towards peers whose IP sorts higher (string compare)
             peers.append(BGPPeerView("mesh", None, o.ip, None, o.as_number, _protocol_name("Mesh", o.ip, None),
                                      passive=o.ip > me.ip))
+
+    def applies_to(s: dict, node: NodeInfo) -> tuple[bool, str]:
+        if s.get("node"):
+            return s["node"] == node.name, "node"
+        if s.get("nodeSelector"):
+            return calico_selector(s["nodeSelector"])(node.labels), "node"
+        return True, "global"
+
+    seen: set[tuple[str, int | None]] = set()
     for p in tx.list("BGPPeer"):
         s = p["spec"]
-        if s.get("node"):
-            applies, scope = s["node"] == me.name, "node"
-        elif s.get("nodeSelector"):
-            applies, scope = calico_selector(s["nodeSelector"])(me.labels), "node"
-        else:
-            applies, scope = True, "global"
-        if not applies:
-            continue
-        targets = []
+        applies, scope = applies_to(s, me)
         if s.get("peerSelector"):
+            scope = "node"  # confd keeps peerSelector peerings per node (/bgp/v1/host/<node>/peer_v4)
+        targets = []  # (ip, port, AS, the peer's node or None)
+        if applies and s.get("peerSelector"):
             sel = calico_selector(s["peerSelector"])
-            targets = [(o.ip, None, o.as_number) for o in others if sel(o.labels)]
-        elif s.get("peerIP"):
+            targets = [(o.ip, None, o.as_number, o) for o in others if sel(o.labels)]
+        elif applies and s.get("peerIP"):
             ip, port = co.parse_peer_ip(str(s["peerIP"]))
-            targets = [(ip, port, s.get("asNumber"))]
-        for ip, port, asn in targets:
-            if ip == me.ip:
+            targets = [(ip, port, s.get("asNumber"), None)]
+        if s.get("peerSelector") and calico_selector(s["peerSelector"])(me.labels):
+            # the reverse peering: towards every node this BGPPeer applies to
+            targets += [(o.ip, None, o.as_number, o) for o in others if applies_to(s, o)[0]]
+        for ip, port, asn, onode in targets:
+            if ip == me.ip or (ip, port) in seen:
                 continue
+            seen.add((ip, port))
+            peer_as = int(asn) if asn is not None else me.as_number
             prefix = "Global" if scope == "global" else "Node"
-            peers.append(BGPPeerView(scope, p["metadata"]["name"], ip, port,
-                                     int(asn) if asn is not None else me.as_number,
+            rr_client = (me.rr_cluster_id if me.rr_cluster_id and peer_as == me.as_number
+                         and (onode.rr_cluster_id if onode else None) != me.rr_cluster_id else None)
+            peers.append(BGPPeerView(scope, p["metadata"]["name"], ip, port, peer_as,
                                      _protocol_name(prefix, ip, port),
+                                     passive=onode is not None and ip > me.ip,
                                      keep_original_next_hop=bool(s.get("keepOriginalNextHop")),
-                                     password=s.get("password")))
+                                     password=s.get("password"), calico_node=onode is not None,
+                                     rr_client_of=rr_client))
     return peers
 
 

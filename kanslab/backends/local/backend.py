@@ -30,8 +30,10 @@ def _progress_print(msg: str) -> None:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, prefix: str | None = None, topology: str | Path = "kans3"):
+    def __init__(self, prefix: str | None = None, topology: str | Path = "kans3", workers: int | None = None):
+        """`workers=N`: workers k8s-w0..k8s-wN, the extra ones placed by the topology's extra_workers rule."""
         self.prefix = prefix or default_prefix()
+        self._workers = workers
         self.names = Names(self.prefix)
         self.rec = record.Record(self.prefix)
         self._topology_arg = topology
@@ -43,7 +45,7 @@ class LocalBackend:
             if (self.names.dir / "lab.json").exists():
                 self._topo = load_lab(self.prefix).topology
             else:
-                self._topo = load_topology(self._topology_arg)
+                self._topo = load_topology(self._topology_arg, self._workers)
         return self._topo
 
     @property
@@ -80,7 +82,7 @@ class LocalBackend:
         if self.rec.exists():
             say("a previous lab with this prefix left state behind; tearing it down first")
             record.teardown(self.prefix)
-        topo = load_topology(self._topology_arg)
+        topo = load_topology(self._topology_arg, self._workers)
         self._topo = topo
         t0 = time.monotonic()
         try:
