@@ -185,10 +185,24 @@ def _pods(tx) -> list[dict]:
 
 def read_node_view(tx, node_name: str, topology: Any = None) -> NodeView:
     """`node_view` inside an open transaction or snapshot."""
-    if tx.get("Node", node_name) is None:
-        names = ", ".join(n["metadata"]["name"] for n in tx.list("Node"))
-        raise ApplyError("Node", node_name, f'nodes "{node_name}" not found (the nodes are {names})',
-                         status="NotFound")
+    return read_node_views(tx, [node_name], topology)[node_name]
+
+
+def node_views(ds: Datastore, node_names: list[str], topology: Any = None) -> dict[str, NodeView]:
+    """Several nodes' views from one snapshot, the cluster-wide reads done once (a lab of 100 nodes
+    would otherwise parse every object 100 times per reconcile)."""
+    with ds.snapshot() as tx:
+        return read_node_views(tx, node_names, topology)
+
+
+def read_node_views(tx, node_names: list[str], topology: Any = None) -> dict[str, NodeView]:
+    """`node_views` inside an open transaction or snapshot."""
+    knodes = tx.list("Node")
+    known = {n["metadata"]["name"] for n in knodes}
+    for node_name in node_names:
+        if node_name not in known:
+            raise ApplyError("Node", node_name, f'nodes "{node_name}" not found (the nodes are {", ".join(sorted(known))})',
+                             status="NotFound")
     bgpconf = (tx.get("BGPConfiguration", "default") or {}).get("spec") or {}
     global_as = int(bgpconf["asNumber"]) if bgpconf.get("asNumber") is not None else 64512
     mesh_enabled = bgpconf.get("nodeToNodeMeshEnabled", True) is not False
@@ -198,34 +212,46 @@ def read_node_view(tx, node_name: str, topology: Any = None) -> NodeView:
         if owner:
             blocks_by_node.setdefault(owner, []).append(b["spec"]["cidr"])
     borrowed = ipam.borrowed_ips(tx)
-    all_nodes = [_node_info(n, global_as, blocks_by_node, borrowed) for n in tx.list("Node")]
-    me = next(n for n in all_nodes if n.name == node_name)
-    others = [n for n in all_nodes if n.name != node_name]
+    all_nodes = [_node_info(n, global_as, blocks_by_node, borrowed) for n in knodes]
     all_pods = _pods(tx)
-    felix = dict((tx.get("FelixConfiguration", "default") or {}).get("spec") or {})
-    felix.update((tx.get("FelixConfiguration", f"node.{node_name}") or {}).get("spec") or {})
-    mine = {f.name: getattr(me, f.name) for f in fields(NodeInfo)}
-    return NodeView(
-        **mine,
-        nic=cluster_spec(topology).node(node_name).nic if topology is not None else None,
-        mesh_enabled=mesh_enabled,
-        pools=[_pool(p, me.labels) for p in ipam.all_pools(tx)],
-        nodes=others,
-        lent_ips=[{"ip": f"{b['ip']}/32", "node": b["borrowing_node"]} for b in borrowed
-                  if b["block_owner"] == node_name],
-        remote_borrowed={f"{b['ip']}/32": b["borrowing_node"] for b in borrowed if b["borrowing_node"] != node_name},
-        bgp_peers=_bgp_peers(tx, me, others, mesh_enabled),
-        pods=[p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"],
-        all_pods=all_pods,
-        namespaces={n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in tx.list("Namespace")},
-        network_policies=tx.list("NetworkPolicy"),
-        calico_policies=tx.list("CalicoNetworkPolicy") + tx.list("GlobalNetworkPolicy"),
-        felix=felix,
-        revision=tx.revision(),
-    )
+    pools = ipam.all_pools(tx)
+    namespaces = {n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in tx.list("Namespace")}
+    network_policies = tx.list("NetworkPolicy")
+    calico_policies = tx.list("CalicoNetworkPolicy") + tx.list("GlobalNetworkPolicy")
+    felix_default = (tx.get("FelixConfiguration", "default") or {}).get("spec") or {}
+    bgp_peers = tx.list("BGPPeer")
+    spec = cluster_spec(topology) if topology is not None else None
+    revision = tx.revision()
+    views = {}
+    for node_name in node_names:
+        me = next(n for n in all_nodes if n.name == node_name)
+        others = [n for n in all_nodes if n.name != node_name]
+        felix = dict(felix_default)
+        felix.update((tx.get("FelixConfiguration", f"node.{node_name}") or {}).get("spec") or {})
+        mine = {f.name: getattr(me, f.name) for f in fields(NodeInfo)}
+        views[node_name] = NodeView(
+            **mine,
+            nic=spec.node(node_name).nic if spec is not None else None,
+            mesh_enabled=mesh_enabled,
+            pools=[_pool(p, me.labels) for p in pools],
+            nodes=others,
+            lent_ips=[{"ip": f"{b['ip']}/32", "node": b["borrowing_node"]} for b in borrowed
+                      if b["block_owner"] == node_name],
+            remote_borrowed={f"{b['ip']}/32": b["borrowing_node"] for b in borrowed
+                             if b["borrowing_node"] != node_name},
+            bgp_peers=_bgp_peers(bgp_peers, me, others, mesh_enabled),
+            pods=[p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"],
+            all_pods=all_pods,
+            namespaces=namespaces,
+            network_policies=network_policies,
+            calico_policies=calico_policies,
+            felix=felix,
+            revision=revision,
+        )
+    return views
 
 
-def _bgp_peers(tx, me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> list[BGPPeerView]:
+def _bgp_peers(bgp_peers: list[dict], me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> list[BGPPeerView]:
     """Mesh peers (when enabled), then BGPPeers that apply to this node (global, node:, nodeSelector:),
     with peerSelector peers expanded to the selected nodes; never the node itself.
 
@@ -244,27 +270,34 @@ def _bgp_peers(tx, me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> 
             peers.append(BGPPeerView("mesh", None, o.ip, None, o.as_number, _protocol_name("Mesh", o.ip, None),
                                      passive=o.ip > me.ip))
 
+    compiled: dict[str, Any] = {}
+
+    def selector(expr: str):
+        if expr not in compiled:
+            compiled[expr] = calico_selector(expr)
+        return compiled[expr]
+
     def applies_to(s: dict, node: NodeInfo) -> tuple[bool, str]:
         if s.get("node"):
             return s["node"] == node.name, "node"
         if s.get("nodeSelector"):
-            return calico_selector(s["nodeSelector"])(node.labels), "node"
+            return selector(s["nodeSelector"])(node.labels), "node"
         return True, "global"
 
     seen: set[tuple[str, int | None]] = set()
-    for p in tx.list("BGPPeer"):
+    for p in bgp_peers:
         s = p["spec"]
         applies, scope = applies_to(s, me)
         if s.get("peerSelector"):
             scope = "node"  # confd keeps peerSelector peerings per node (/bgp/v1/host/<node>/peer_v4)
         targets = []  # (ip, port, AS, the peer's node or None)
         if applies and s.get("peerSelector"):
-            sel = calico_selector(s["peerSelector"])
+            sel = selector(s["peerSelector"])
             targets = [(o.ip, None, o.as_number, o) for o in others if sel(o.labels)]
         elif applies and s.get("peerIP"):
             ip, port = co.parse_peer_ip(str(s["peerIP"]))
             targets = [(ip, port, s.get("asNumber"), None)]
-        if s.get("peerSelector") and calico_selector(s["peerSelector"])(me.labels):
+        if s.get("peerSelector") and selector(s["peerSelector"])(me.labels):
             # the reverse peering: towards every node this BGPPeer applies to
             targets += [(o.ip, None, o.as_number, o) for o in others if applies_to(s, o)[0]]
         for ip, port, asn, onode in targets:

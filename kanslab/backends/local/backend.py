@@ -20,7 +20,7 @@ from .agent_client import request
 from .daemons import birdc, start_frr, tools_missing
 from .labinfo import load_lab, write_lab
 from .names import Names, default_prefix
-from .network import build_network, host_env, write_host_tools
+from .network import build_network, host_env, pin_neighbours, write_host_tools
 
 
 def _progress_print(msg: str) -> None:
@@ -90,6 +90,9 @@ class LocalBackend:
             write_lab(self.names, topo)
             say(f"namespaces and wires for {', '.join(topo.hosts)}")
             build_network(self.names, self.rec, topo)
+            if pin_neighbours(self.names, topo):
+                say(f"{len(topo.nodes)} nodes: permanent ARP entries on each subnet (the kernel's shared "
+                    "neighbour table would overflow)")
             write_host_tools(self.names, self.rec, topo)
             sshdoor.prepare(self.names, topo)
             say("FRR on the router (AS %d, bgp listen range)" % topo.router.as_number)
@@ -137,27 +140,38 @@ class LocalBackend:
             raise LabError(f"the lab agent failed to apply the change: {resp.get('error')}\n{resp.get('trace', '')}")
         return resp
 
-    def wait_bgp(self, timeout: float = 30, peers: set[str] | None = None) -> None:
-        """Wait until every node's BIRD has its BGP protocols Established."""
+    def wait_bgp(self, timeout: float | None = None, peers: set[str] | None = None) -> None:
+        """Wait until every node's BIRD has its BGP protocols Established (asked over BIRD's socket,
+        as calicoctl does; nodes already done are not asked again). The default timeout grows with
+        the lab: a full mesh of N nodes has N(N-1)/2 sessions to open."""
+        from .daemons import bird_socket_query
+
+        nodes = self.topology.nodes
+        timeout = timeout if timeout is not None else max(30.0, 1.0 * len(nodes))
         deadline = time.monotonic() + timeout
-        pending: dict[str, list[str]] = {}
+        pending: dict[str, list[str]] = {n.name: ["(not asked yet)"] for n in nodes}
         while time.monotonic() < deadline:
-            pending = {}
-            for n in self.topology.nodes:
+            for name in list(pending):
                 try:
-                    out = birdc(self.names, n.name, "show protocols", check=False)
-                except Exception:
+                    out = bird_socket_query(str(self.names.bird_ctl(name)), "show protocols")
+                except OSError:
                     out = ""
-                rows = [ln.split() for ln in out.splitlines() if " BGP " in ln]
+                # reply lines are "1002-<row>" or " <row>" (BIRD's control protocol): drop the code
+                rows = [(ln[5:] if ln[:4].isdigit() else ln).split() for ln in out.splitlines() if " BGP " in ln]
                 bad = [r[0] for r in rows if "Established" not in r]
                 if not rows:
                     bad = ["(no BGP protocols yet)"]
                 if bad:
-                    pending[n.name] = bad
+                    pending[name] = bad
+                else:
+                    del pending[name]
             if not pending:
                 return
-            time.sleep(0.1)
-        raise LabError(f"BGP sessions not Established after {timeout:.0f} s: {pending}")
+            time.sleep(0.2)
+        worst = sorted(pending.items(), key=lambda kv: -len(kv[1]))[:3]
+        raise LabError(f"BGP sessions not Established after {timeout:.0f} s on {len(pending)} of {len(nodes)} nodes, "
+                       "e.g. " + "; ".join(f"{n}: {len(b)} ({', '.join(b[:3])}{', ...' if len(b) > 3 else ''})"
+                                          for n, b in worst))
 
     # -- commands ----------------------------------------------------------------------------
     def _ns(self, host: str) -> str:
