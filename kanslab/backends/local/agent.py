@@ -82,6 +82,8 @@ class Agent:
     # -- reconcile ----------------------------------------------------------------------------
     def reconcile(self) -> dict:
         with self.lock:
+            self.timings: dict[str, float] = {}
+            t0 = time.monotonic()
             ds = self.lab.datastore()
             self._start_due_pods(ds)
             views = node_views(ds, [n.name for n in self.topo.nodes], self.topo)  # one snapshot, shared reads
@@ -90,22 +92,36 @@ class Agent:
             # only nodes whose view changed are programmed, in batches of parallel workers (the work is
             # `ip`, iptables-restore and birdc processes): a lab of 100 nodes reconciles in seconds
             changed = [name for name, view in views.items() if _differs(self.views.get(name), view)]
+            old_views = dict(self.views)
             with ThreadPoolExecutor(RECONCILE_WORKERS) as pool:
                 done = list(pool.map(lambda name: self._program_node(name, views[name]), changed))
                 self.views.update(views)
                 self._reconcile_metrics(views)
-                # return with the routes in place, as the hostcli promises
-                reconfigured = [name for name, reloaded in zip(changed, done) if reloaded]
-                list(pool.map(self._settle_routes, reconfigured))
+                # return with the routes in place, as the hostcli promises: where a pool switched
+                # between BGP and VXLAN routing, BIRD re-feeds table 200 on its own time
+                switched = [name for name, reloaded in zip(changed, done)
+                            if reloaded and _pool_routing(old_views.get(name)) != _pool_routing(views[name])]
+                list(pool.map(self._settle_routes, switched))
+            self.timings["total"] = time.monotonic() - t0
+            print(f"reconcile: {len(changed)} nodes programmed; seconds "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items()), file=sys.stderr, flush=True)
             return {"ok": True, "revision": ds.revision(), "programmed": len(changed)}
 
     def _program_node(self, name: str, view: NodeView) -> bool:
         """One node's dataplane and BIRD config; True when its running BIRD was told to reload."""
         with self.node_locks[name]:
+            t = [time.monotonic()]
             self._reconcile_tunnels(name)
+            t.append(time.monotonic())
             self._sync_routes(name)
+            t.append(time.monotonic())
             self._reconcile_iptables(name, view)
-            return self._reconcile_bird(name, bird_node(view))
+            t.append(time.monotonic())
+            r = self._reconcile_bird(name, bird_node(view))
+            t.append(time.monotonic())
+            for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t, t[1:]):
+                self.timings[k] = self.timings.get(k, 0.0) + b - a
+            return r
 
     def _settle_routes(self, name: str) -> None:
         self._await_remote_table(name)
@@ -362,6 +378,11 @@ RECONCILE_WORKERS = 8  # nodes programmed at once
 def _differs(old: NodeView | None, new: NodeView) -> bool:
     """Whether a node's dataplane needs programming: its view changed in anything but the revision."""
     return old is None or replace(old, revision=0) != replace(new, revision=0)
+
+
+def _pool_routing(view: NodeView | None) -> set[tuple[str, bool]]:
+    """Which pools BIRD hands to the kernel (not VXLAN), the part of a view that changes table 200."""
+    return {(str(p.cidr), p.vxlan_mode == "Never") for p in view.pools} if view else set()
 
 
 def kernel_routes(rows: list[dict]) -> list[Route]:
