@@ -98,6 +98,7 @@ class RouterSpec:
     interfaces: dict[str, tuple[str, ipaddress.IPv4Interface]]  # nic -> (subnet, address)
     idc_networks: dict[str, ipaddress.IPv4Interface]
     frr_conf: str
+    sysctls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,6 +185,7 @@ def load_topology(name_or_path: str | Path = "kans3", workers: int | None = None
             interfaces={nic: (v["subnet"], ipaddress.ip_interface(v["address"])) for nic, v in r["interfaces"].items()},
             idc_networks={k: ipaddress.ip_interface(v) for k, v in (r.get("idc_networks") or {}).items()},
             frr_conf=r["frr_conf"],
+            sysctls={str(k): str(v) for k, v in (r.get("sysctls") or {}).items()},
         )
         node_maps = data["nodes"] if workers is None else expand_workers(data, workers, source)
         nodes = [

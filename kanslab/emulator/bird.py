@@ -40,6 +40,7 @@ class BirdNode:
     global_peers: list[Peer] = field(default_factory=list)
     node_peers: list[Peer] = field(default_factory=list)
     rr_cluster_id: str | None = None                  # this node is a route reflector
+    static_routes: list[str] = field(default_factory=list)  # service CIDRs every node advertises
     skipped_reflectors: list[tuple[str, str, str]] = field(default_factory=list)  # (ip, node, cluster id)
 
 
@@ -54,7 +55,8 @@ def bird_node(view: NodeView) -> BirdNode:
     skipped = [(o.ip, o.name, o.rr_cluster_id) for o in sorted(view.nodes, key=lambda o: o.name)
                if o.rr_cluster_id] if view.mesh_enabled and not view.rr_cluster_id else []
     return BirdNode(view.name, view.ip, int(view.as_number), view.blocks, view.pools, mesh, globals_, node_peers,
-                    view.rr_cluster_id, skipped)
+                    rr_cluster_id=view.rr_cluster_id, skipped_reflectors=skipped,
+                    static_routes=list(view.static_routes))
 
 
 def _peer_block(kind: str, node: BirdNode, p: Peer, internal: bool, explicit: bool) -> str:
@@ -80,7 +82,10 @@ def render_bird_aggr(node: BirdNode) -> str:
     if node.blocks:
         out.append("  # IP blocks for this host.")
         out += [f"  route {b} blackhole;" for b in node.blocks if not b.endswith("/32")]
-    else:
+    if node.static_routes:
+        out.append("  # Static routes.")
+        out += [f"  route {cidr} blackhole;" for cidr in node.static_routes]
+    if not node.blocks and not node.static_routes:
         out.append("  # No IP blocks or static routes for this host.")
     out += ["}", "", "# Aggregation of routes on this host; export the block, nothing beneath it.",
             "function calico_aggr ()", "{"]
@@ -100,6 +105,7 @@ def render_bird_ipam(node: BirdNode) -> str:
             "}", "", "function calico_export_to_bgp_peers(bool internal_peer)", "{",
             "  reject_disabled_pools();", "  if (internal_peer) then { reject_tunnel_routes(); }",
             "  apply_communities();", "  calico_aggr();"]
+    out += [f"  if ( net ~ {cidr} ) then {{ accept; }}" for cidr in node.static_routes]
     out += [f"  if ( net ~ {p.cidr} ) then {{ accept; }}" for p in node.pools if not p.disable_bgp_export]
     out += ["}", "", "filter calico_kernel_programming", "{"]
     for p in node.pools:

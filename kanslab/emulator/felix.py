@@ -103,6 +103,7 @@ class NodeView(NodeInfo):
     """Everything the dataplane needs to program one node, from one snapshot of the datastore."""
     nic: str | None = None                                   # from the topology, when given
     mesh_enabled: bool = True
+    static_routes: list[str] = field(default_factory=list)   # BGPConfiguration serviceClusterIPs/ExternalIPs CIDRs
     pools: list[Pool] = field(default_factory=list)
     nodes: list[NodeInfo] = field(default_factory=list)      # the other nodes
     lent_ips: list[dict] = field(default_factory=list)       # [{ip: /32, node}] others hold in our blocks
@@ -206,6 +207,10 @@ def read_node_views(tx, node_names: list[str], topology: Any = None) -> dict[str
     bgpconf = (tx.get("BGPConfiguration", "default") or {}).get("spec") or {}
     global_as = int(bgpconf["asNumber"]) if bgpconf.get("asNumber") is not None else 64512
     mesh_enabled = bgpconf.get("nodeToNodeMeshEnabled", True) is not False
+    # confd's /staticroutes: every node advertises the service CIDRs BGPConfiguration lists
+    # (confd/pkg/backends/calico/client.go, onClusterIPsUpdate / onExternalIPsUpdate)
+    static_routes = [str(e["cidr"]) for key in ("serviceClusterIPs", "serviceExternalIPs")
+                     for e in bgpconf.get(key) or [] if isinstance(e, dict) and e.get("cidr")]
     blocks_by_node: dict[str, list[str]] = {}
     for b in ipam.list_blocks(tx):
         owner = ipam.block_owner(b)
@@ -233,6 +238,7 @@ def read_node_views(tx, node_names: list[str], topology: Any = None) -> dict[str
             **mine,
             nic=spec.node(node_name).nic if spec is not None else None,
             mesh_enabled=mesh_enabled,
+            static_routes=static_routes,
             pools=[_pool(p, me.labels) for p in pools],
             nodes=others,
             lent_ips=[{"ip": f"{b['ip']}/32", "node": b["borrowing_node"]} for b in borrowed

@@ -121,3 +121,19 @@ def test_reflectors_of_one_cluster_are_not_each_others_clients(big):
     to_w2 = rr.split("protocol bgp Node_192_168_10_102 from bgp_template {")[1].split("\n}")[0]
     assert "rr cluster id 244.0.0.1;" in to_w2
     assert _cfg(big, "k8s-w2").count("protocol bgp Node_") == 2   # both reflectors
+
+
+def test_service_cluster_ips_make_every_node_advertise_the_service_cidr(big):
+    from kanslab.emulator.bird import render_bird_aggr, render_bird_ipam
+
+    conf = {"apiVersion": "projectcalico.org/v3", "kind": "BGPConfiguration", "metadata": {"name": "default"},
+            "spec": {"serviceClusterIPs": [{"cidr": "10.200.1.0/24"}]}}
+    import yaml
+
+    assert cctl(big, "apply -f -", yaml.safe_dump(conf))[0] == 0
+    for node in ("k8s-m", "k8s-w3"):
+        bn = bird_node(node_views(big.ds, [node], big.topology)[node])
+        aggr, ipam_cfg = render_bird_aggr(bn), render_bird_ipam(bn)
+        assert "  # Static routes.\n  route 10.200.1.0/24 blackhole;" in aggr
+        export = ipam_cfg.split("function calico_export_to_bgp_peers")[1].split("\n}")[0]
+        assert export.index("calico_aggr();") < export.index("if ( net ~ 10.200.1.0/24 ) then { accept; }")

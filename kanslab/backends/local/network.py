@@ -42,6 +42,8 @@ def build_network(names: Names, rec: Record, topo: Topology) -> None:
 
     r = topo.router
     rns = names.host(r.name)
+    if r.sysctls:
+        sysctl(rns, r.sysctls)
     lines = []
     for nic, (sub, addr) in r.interfaces.items():
         _wire(names.host(r.name), nic, names.switch(sub), r.name)
