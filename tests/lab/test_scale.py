@@ -84,3 +84,21 @@ def test_route_reflector_the_calico_way(big):
     assert wait_for(lambda: set(_peers(big, "k8s-m")["info"]) == {"Established"}, timeout=20)
     birds = big.sh("k8s-m", "birdcl show protocols")
     assert "Node_192_168_20_103" in birds and "Mesh_" not in birds
+
+
+def test_service_cluster_ips_give_the_router_ecmp_routes(big):
+    """Every node advertises the service CIDR; FRR keeps `maximum-paths 4` of them and the kernel
+    gets one multipath route, hashed on L4 ports (fib_multipath_hash_policy=1)."""
+    big.apply([{"apiVersion": "projectcalico.org/v3", "kind": "BGPPeer", "metadata": {"name": "bgppeer-router"},
+                "spec": {"peerIP": "192.168.10.254", "asNumber": 64512}},
+               {"apiVersion": "projectcalico.org/v3", "kind": "BGPConfiguration", "metadata": {"name": "default"},
+                "spec": {"nodeToNodeMeshEnabled": False, "serviceClusterIPs": [{"cidr": "10.200.1.0/24"}]}}])
+    assert "blackhole 10.200.1.0/24 proto bird" in big.sh("k8s-w3", "ip route")
+
+    def multipath():
+        rows = json.loads(big.sh("router", "ip -j route show 10.200.1.0/24") or "[]")
+        return rows and len(rows[0].get("nexthops", [])) == 4 and rows[0]["nexthops"]
+
+    hops = wait_for(multipath, timeout=20)
+    assert hops and all(h["gateway"].startswith("192.168.") for h in hops)
+    assert big.sh("router", "sysctl -n net.ipv4.fib_multipath_hash_policy").strip() == "1"
