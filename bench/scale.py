@@ -14,36 +14,19 @@ numbers: on a shared 2-core machine they are worse than alone.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import time
 
 import pandas as pd
 
 import kanslab
-from kanslab import parse
-from kanslab.scale import all_established, bgp_sessions, memory_mib, seconds_until, use_route_reflector
-
-
-def _free_block(lab) -> str:
-    """A /24 of the pool no node holds yet (from `calicoctl ipam show --show-blocks`), from the top."""
-    blocks = parse.calico_ipam_blocks(lab.calicoctl("ipam show --show-blocks"))
-    taken = set(blocks[blocks.grouping == "Block"].cidr)
-    for sub in reversed(list(ipaddress.ip_network("172.16.0.0/16").subnets(new_prefix=24))):
-        if str(sub) not in taken:
-            return str(sub)
-    raise RuntimeError("no free block")
-
-
-def _block_convergence(lab, far: str, name: str) -> float | None:
-    """A pod with an address in a free block: k8s-w1 claims the block; seconds until `far` routes it."""
-    block = _free_block(lab)
-    ip = str(ipaddress.ip_network(block).network_address + 10)
-    t0 = time.monotonic()
-    lab.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
-        "name": name, "annotations": {"cni.projectcalico.org/ipAddrs": f'["{ip}"]'}},
-        "spec": {"nodeName": "k8s-w1", "containers": [{"name": "c", "image": "traefik/whoami"}]}})
-    ok = seconds_until(lambda: any(ln.startswith(block + " ") for ln in lab.sh(far, "ip route").splitlines()), 60)
-    return None if ok is None else round(time.monotonic() - t0, 2)
+from kanslab.scale import (
+    all_established,
+    bgp_sessions,
+    block_convergence,
+    memory_mib,
+    seconds_until,
+    use_route_reflector,
+)
 
 
 def _row(lab, n: int, mode: str, established_s: float | None, far: str, pod: str) -> dict:
@@ -52,7 +35,7 @@ def _row(lab, n: int, mode: str, established_s: float | None, far: str, pod: str
             "sessions_per_node": round(df.sessions.mean(), 1), "sessions_max": int(df.sessions.max()),
             "sessions_total": int(df.sessions.sum() // 2) if mode == "mesh" else int(df.sessions.sum() - df.sessions.max()),
             "routes_per_node": round(df.routes.mean(), 1), "rss_mib": memory_mib(lab),
-            "block_convergence_s": _block_convergence(lab, far, pod)}
+            "block_convergence_s": block_convergence(lab, pod, far=far)}
 
 
 def run(n: int, prefix: str) -> list[dict]:

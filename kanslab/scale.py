@@ -7,6 +7,7 @@ the embedded lab (`LocalBackend`)."""
 
 from __future__ import annotations
 
+import ipaddress
 import time
 
 import pandas as pd
@@ -19,6 +20,20 @@ RR_PEER = {"apiVersion": "projectcalico.org/v3", "kind": "BGPPeer", "metadata": 
            "spec": {"nodeSelector": "all()", "peerSelector": f"{REFLECTOR_LABEL} == 'true'"}}
 MESH_OFF = {"apiVersion": "projectcalico.org/v3", "kind": "BGPConfiguration", "metadata": {"name": "default"},
             "spec": {"nodeToNodeMeshEnabled": False}}
+
+
+def connect(workers: int, **kwargs):
+    """`kanslab.connect(workers=N)` on a lab of its own (prefix `<your prefix>w<N>`), so a chapter with
+    many workers does not meet the four-node lab the other chapters use."""
+    import os
+
+    from .backends.local.names import default_prefix
+    from .lab import connect as _connect
+
+    backend = kwargs.get("backend") or os.environ.get("KANSLAB_BACKEND") or "local"
+    if backend == "local":
+        kwargs.setdefault("prefix", f"{default_prefix()}w{workers}")
+    return _connect(workers=workers, **kwargs)
 
 
 def bgp_sessions(lab, nodes: list[str] | None = None) -> pd.DataFrame:
@@ -62,3 +77,27 @@ def all_established(lab, node: str, expected: int):
         df = bgp_sessions(lab, [node])
         return int(df.sessions[0]) == expected and int(df.established[0]) == expected
     return check
+
+
+def free_block(lab) -> str:
+    """A block of the default pool no node holds yet (from `calicoctl ipam show --show-blocks`), from the top."""
+    blocks = parse.calico_ipam_blocks(lab.calicoctl("ipam show --show-blocks"))
+    pool = ipaddress.ip_network(blocks[blocks.grouping == "IP Pool"].cidr.iloc[0])
+    size = ipaddress.ip_network(blocks[blocks.grouping == "Block"].cidr.iloc[0]).prefixlen
+    taken = set(blocks[blocks.grouping == "Block"].cidr)
+    return next(str(b) for b in reversed(list(pool.subnets(new_prefix=size))) if str(b) not in taken)
+
+
+def block_convergence(lab, name: str, node: str = "k8s-w1", far: str | None = None, timeout: float = 60) -> float | None:
+    """A pod `name` on `node` with an address in a free block (the ipAddrs annotation makes the node claim
+    the whole block): seconds from the apply until `far` (default the last worker) routes the block."""
+    far = far or lab.topology.nodes[-1].name
+    block = free_block(lab)
+    ip = str(ipaddress.ip_network(block).network_address + 10)
+    t0 = time.monotonic()
+    lab.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": name, "annotations": {"cni.projectcalico.org/ipAddrs": f'["{ip}"]'}},
+        "spec": {"nodeName": node, "containers": [{"name": name, "image": "traefik/whoami"}]}})
+    routed = wait_for(lambda: any(ln.startswith(block + " ") for ln in lab.sh(far, "ip route").splitlines()),
+                      timeout=timeout, interval=0.1)
+    return round(time.monotonic() - t0, 2) if routed else None

@@ -99,7 +99,7 @@ class Agent:
                 self._reconcile_metrics(views)
                 # return with the routes in place, as the hostcli promises: where a pool switched
                 # between BGP and VXLAN routing, BIRD re-feeds table 200 on its own time
-                switched = [name for name, reloaded in zip(changed, done)
+                switched = [name for name, reloaded in zip(changed, done, strict=True)
                             if reloaded and _pool_routing(old_views.get(name)) != _pool_routing(views[name])]
                 list(pool.map(self._settle_routes, switched))
             self.timings["total"] = time.monotonic() - t0
@@ -119,7 +119,7 @@ class Agent:
             t.append(time.monotonic())
             r = self._reconcile_bird(name, bird_node(view))
             t.append(time.monotonic())
-            for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t, t[1:]):
+            for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t, t[1:], strict=True):
                 self.timings[k] = self.timings.get(k, 0.0) + b - a
             return r
 

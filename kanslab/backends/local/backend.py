@@ -17,7 +17,7 @@ from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
 from ..ssh import SSHError, SSHPool, read_ssh_config
 from . import record, sshdoor
 from .agent_client import request
-from .daemons import birdc, start_frr, tools_missing
+from .daemons import start_frr, tools_missing
 from .labinfo import load_lab, write_lab
 from .names import Names, default_prefix
 from .network import build_network, host_env, pin_neighbours, write_host_tools
@@ -68,6 +68,11 @@ class LocalBackend:
 
         start_delay = pod_start.delay_from_env()  # KANSLAB_POD_START_DELAY, None when unset
         if self.is_up():
+            running = load_lab(self.prefix).topology
+            wanted = load_topology(self._topology_arg, self._workers)
+            if self._workers is not None and [n.name for n in running.nodes] != [n.name for n in wanted.nodes]:
+                raise LabError(f"lab {self.prefix!r} is up with {len(running.nodes)} nodes, not the {self._workers} "
+                               f"workers asked for: `sudo kanslab down --prefix {self.prefix}` first")
             if start_delay is not None:  # kept in the lab's datastore: every kernel and the agent see it
                 pod_start.set_delay(load_lab(self.prefix).datastore(), start_delay)
                 say(f"lab {self.prefix!r} is already up; new pods now take {start_delay:g} s to start")

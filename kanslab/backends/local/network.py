@@ -84,7 +84,7 @@ def pin_neighbours(names: Names, topo: Topology) -> int:
         link = json.loads(run(["ip", "-n", ns, "-j", "link", "show", "dev", nic]).stdout)[0]
         macs[(ns, nic)] = link["address"]
     made = 0
-    for ns, nic, sub, ip in legs:
+    for ns, nic, sub, _ip in legs:
         lines = [f"neigh replace {oip} lladdr {macs[(ons, onic)]} dev {nic} nud permanent"
                  for ons, onic, osub, oip in legs if osub == sub and ons != ns]
         ip_batch(ns, lines)
