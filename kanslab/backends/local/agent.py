@@ -119,7 +119,7 @@ class Agent:
             t.append(time.monotonic())
             r = self._reconcile_bird(name, bird_node(view))
             t.append(time.monotonic())
-            for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t, t[1:], strict=True):
+            for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t[:-1], t[1:], strict=True):
                 self.timings[k] = self.timings.get(k, 0.0) + b - a
             return r
 
@@ -321,7 +321,8 @@ class Agent:
             self.errors.append(f"{node}: {e}")
             for ln in lines:
                 subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
-        self._sync_vxlan_l2(node, neigh, fdb)
+        if neigh or fdb or view.vxlan_tunnel_addr:   # no VXLAN here: spare the `ip`/`bridge` runs
+            self._sync_vxlan_l2(node, neigh, fdb)
         self.nexthops[node].update({r.dst: r.via for r in want if r.dev == "tunl0"})
 
     def _sync_vxlan_l2(self, node: str, neigh: list[Neighbour], fdb: list[FdbEntry]) -> None:
