@@ -47,6 +47,7 @@ class Agent:
         self.iptables: dict[str, str] = {}  # rules last restored per node
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.node_locks = {n.name: threading.Lock() for n in self.topo.nodes}   # one node's routes at a time
+        self.routing: dict[str, tuple] = {}   # per node: the part of its view its tunnels and routes follow
         self.kernel_ipip = ipip_module_available()
         self.states: dict[str, NodeView] = {}  # each node's view, as the routes are being programmed
         self.views: dict[str, NodeView] = {}   # each node's view as last programmed (metrics read it)
@@ -111,9 +112,16 @@ class Agent:
         """One node's dataplane and BIRD config; True when its running BIRD was told to reload."""
         with self.node_locks[name]:
             t = [time.monotonic()]
-            self._reconcile_tunnels(name)
-            t.append(time.monotonic())
-            self._sync_routes(name)
+            routing = _routing_key(view)
+            # a label, a BGPPeer or the mesh setting leaves tunnels and routes as they are (BIRD's new
+            # sessions bring their routes through table 200, which the watcher syncs)
+            if self.routing.get(name) != routing:
+                self._reconcile_tunnels(name)
+                t.append(time.monotonic())
+                self._sync_routes(name)
+                self.routing[name] = routing
+            else:
+                t.append(time.monotonic())
             t.append(time.monotonic())
             self._reconcile_iptables(name, view)
             t.append(time.monotonic())
@@ -379,6 +387,16 @@ RECONCILE_WORKERS = 8  # nodes programmed at once
 def _differs(old: NodeView | None, new: NodeView) -> bool:
     """Whether a node's dataplane needs programming: its view changed in anything but the revision."""
     return old is None or replace(old, revision=0) != replace(new, revision=0)
+
+
+def _routing_key(view: NodeView) -> tuple:
+    """What a node's tunnel devices and pool routes depend on: its own and the other nodes' addresses,
+    blocks, borrowed IPs and tunnel addresses, the pools and Felix's settings (not labels, peers, pods)."""
+    def node(o) -> tuple:
+        return (o.name, o.ip, str(o.network), tuple(o.blocks), tuple(o.borrowed_ips), o.ipip_tunnel_addr,
+                o.vxlan_tunnel_addr, o.vxlan_tunnel_mac)
+    return (node(view), view.nic, tuple(view.pools), tuple(node(o) for o in view.nodes),
+            repr(view.lent_ips), repr(sorted(view.remote_borrowed.items())), repr(sorted(view.felix.items())))
 
 
 def _pool_routing(view: NodeView | None) -> set[tuple[str, bool]]:
