@@ -212,7 +212,9 @@ class LocalBackend:
         ns = self._ns(host)
         return ["ip", "netns", "exec", ns, "bash", "-c", cmd], host_env(self.names, host)
 
-    def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
+    def sh(self, host: str, cmd: str, timeout: float | None = None, check: bool = True, input: str | None = None) -> str:
+        # 60 s; a lab of 100 nodes may take longer to apply a change every node follows (a label, a peer)
+        timeout = timeout if timeout is not None else max(60.0, 2.0 * len(self.topology.nodes))
         if self.via_ssh:
             self._ns(host)
             try:
