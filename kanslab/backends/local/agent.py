@@ -125,11 +125,13 @@ class Agent:
             t.append(time.monotonic())
             self._reconcile_iptables(name, view)
             t.append(time.monotonic())
-            r = self._reconcile_bird(name, bird_node(view))
-            t.append(time.monotonic())
-            for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t[:-1], t[1:], strict=True):
-                self.timings[k] = self.timings.get(k, 0.0) + b - a
-            return r
+        # BIRD's config outside the node's lock: a route sync busy with the churn of closing sessions
+        # must not hold the reconfiguration of the next node back
+        r = self._reconcile_bird(name, bird_node(view))
+        t.append(time.monotonic())
+        for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t[:-1], t[1:], strict=True):
+            self.timings[k] = self.timings.get(k, 0.0) + b - a
+        return r
 
     def _settle_routes(self, name: str) -> None:
         self._await_remote_table(name)
