@@ -12,7 +12,7 @@ from .errors import KanslabError
 def _backend(args):
     from .backends.local import LocalBackend
 
-    return LocalBackend(prefix=args.prefix, topology=args.topology)
+    return LocalBackend(prefix=args.prefix, topology=args.topology, workers=getattr(args, "workers", None))
 
 
 def cmd_up(args) -> int:
@@ -164,7 +164,11 @@ def main(argv=None) -> int:
                     help=f"lab prefix (default: KANSLAB_PREFIX, else {DEFAULT_PREFIX})")
     ap.add_argument("--topology", default="kans3", help="packaged topology name or YAML path")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("up", help="bring the embedded lab up (root)").set_defaults(fn=cmd_up)
+    u = sub.add_parser("up", help="bring the embedded lab up (root)")
+    u.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="workers k8s-w0..k8s-wN (default: the topology's own); the extra ones alternate racks "
+                        "by the topology's extra_workers rule")
+    u.set_defaults(fn=cmd_up)
     sub.add_parser("down", help="tear the lab down from its record").set_defaults(fn=cmd_down)
     sub.add_parser("status", help="hosts, agent and BGP sessions").set_defaults(fn=cmd_status)
     s = sub.add_parser("ssh", help="a shell on a lab host, like `vagrant ssh`")

@@ -98,6 +98,7 @@ class RouterSpec:
     interfaces: dict[str, tuple[str, ipaddress.IPv4Interface]]  # nic -> (subnet, address)
     idc_networks: dict[str, ipaddress.IPv4Interface]
     frr_conf: str
+    sysctls: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Topology:
     router: RouterSpec
     nodes: list[NodeSpec] = field(default_factory=list)
     source: str = ""
+    workers: int | None = None   # `workers=N` it was loaded with (None: the file's own nodes)
 
     @property
     def hosts(self) -> list[str]:
@@ -129,8 +131,42 @@ class Topology:
         return self.cluster.as_number
 
 
-def load_topology(name_or_path: str | Path = "kans3") -> Topology:
-    """Load a packaged topology by name (`kans3`) or any YAML file by path."""
+MAX_WORKERS = 153  # host_base 100 + 153 = .253: the router holds .254 on both racks
+
+
+def expand_workers(data: dict, workers: int, source: str = "topology") -> list[dict]:
+    """The topology's node mappings for a cluster with workers up to number `workers`, by its
+    `extra_workers` rule (the one rule the Vagrantfile's KANS_WORKERS follows too)."""
+    rule = data.get("extra_workers")
+    if not rule:
+        raise InvalidInput(f"{source} has no extra_workers rule, so it cannot grow to {workers} workers")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+        raise InvalidInput(f"workers must be a whole number from 0 to {MAX_WORKERS}, not {workers!r}")
+    pattern = str(rule["name"])
+    head, _, tail = pattern.partition("{i}")
+
+    def number(name: str) -> int | None:
+        mid = name[len(head):len(name) - len(tail)] if name.startswith(head) and name.endswith(tail) else ""
+        return int(mid) if mid.isdigit() else None
+
+    listed = [n for n in data["nodes"] if n.get("role", "worker") == "control-plane" or
+              number(n["name"]) is None or number(n["name"]) <= workers]
+    top = max((number(n["name"]) or 0 for n in data["nodes"]), default=0)
+    routers = {v["subnet"]: v["address"].split("/")[0] for v in data["router"]["interfaces"].values()}
+    racks = list(rule["racks"])
+    extra = []
+    for i in range(top + 1, workers + 1):
+        rack = racks[i % len(racks)]
+        net = ipaddress.ip_network(data["subnets"][rack]["cidr"])
+        extra.append({"name": pattern.replace("{i}", str(i)), "role": "worker", "nic": rule.get("nic", "eth1"),
+                      "subnet": rack, "address": f"{net.network_address + int(rule['host_base']) + i}/{net.prefixlen}",
+                      "gateway": routers[rack]})
+    return listed + extra
+
+
+def load_topology(name_or_path: str | Path = "kans3", workers: int | None = None) -> Topology:
+    """Load a packaged topology by name (`kans3`) or any YAML file by path; `workers=N` grows (or
+    shrinks) its workers to k8s-w0..k8s-wN by the file's `extra_workers` rule."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") and path.exists():
         text, source = path.read_text(), str(path)
@@ -149,11 +185,13 @@ def load_topology(name_or_path: str | Path = "kans3") -> Topology:
             interfaces={nic: (v["subnet"], ipaddress.ip_interface(v["address"])) for nic, v in r["interfaces"].items()},
             idc_networks={k: ipaddress.ip_interface(v) for k, v in (r.get("idc_networks") or {}).items()},
             frr_conf=r["frr_conf"],
+            sysctls={str(k): str(v) for k, v in (r.get("sysctls") or {}).items()},
         )
+        node_maps = data["nodes"] if workers is None else expand_workers(data, workers, source)
         nodes = [
             NodeSpec(n["name"], n.get("role", "worker"), n.get("nic", "eth1"), n["subnet"],
                      ipaddress.ip_interface(n["address"]), ipaddress.ip_address(n["gateway"]))
-            for n in data["nodes"]
+            for n in node_maps
         ]
         cluster = cluster_config(data.get("cluster"))
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as e:
@@ -161,4 +199,4 @@ def load_topology(name_or_path: str | Path = "kans3") -> Topology:
     for n in nodes:
         if n.subnet not in subnets or n.interface.ip not in subnets[n.subnet]:
             raise InvalidInput(f"topology {source}: node {n.name} address {n.interface} is not in subnet {n.subnet}")
-    return Topology(data.get("name", path.stem), cluster, subnets, router, nodes, source)
+    return Topology(data.get("name", path.stem), cluster, subnets, router, nodes, source, workers)

@@ -22,6 +22,7 @@ class Peer:
     as_num: int
     port: int | None = None
     passive: bool = False
+    rr_cluster_id: str | None = None   # set when this node reflects routes to the peer (its rr client)
 
     def protocol_id(self) -> str:
         pid = self.ip.replace(".", "_").replace(":", "_")
@@ -38,6 +39,9 @@ class BirdNode:
     mesh: list[Peer] | None = None                    # None: node-to-node mesh disabled
     global_peers: list[Peer] = field(default_factory=list)
     node_peers: list[Peer] = field(default_factory=list)
+    rr_cluster_id: str | None = None                  # this node is a route reflector
+    static_routes: list[str] = field(default_factory=list)  # service CIDRs every node advertises
+    skipped_reflectors: list[tuple[str, str, str]] = field(default_factory=list)  # (ip, node, cluster id)
 
 
 def bird_node(view: NodeView) -> BirdNode:
@@ -46,9 +50,13 @@ def bird_node(view: NodeView) -> BirdNode:
     globals_: list[Peer] = []
     node_peers: list[Peer] = []
     for bp in view.bgp_peers:
-        peer = Peer(bp.peer_ip, int(bp.as_number or view.as_number), bp.port, bool(bp.passive))
+        peer = Peer(bp.peer_ip, int(bp.as_number or view.as_number), bp.port, bool(bp.passive), bp.rr_client_of)
         {"mesh": mesh, "global": globals_}.get(bp.type, node_peers).append(peer)
-    return BirdNode(view.name, view.ip, int(view.as_number), view.blocks, view.pools, mesh, globals_, node_peers)
+    skipped = [(o.ip, o.name, o.rr_cluster_id) for o in sorted(view.nodes, key=lambda o: o.name)
+               if o.rr_cluster_id] if view.mesh_enabled and not view.rr_cluster_id else []
+    return BirdNode(view.name, view.ip, int(view.as_number), view.blocks, view.pools, mesh, globals_, node_peers,
+                    rr_cluster_id=view.rr_cluster_id, skipped_reflectors=skipped,
+                    static_routes=list(view.static_routes))
 
 
 def _peer_block(kind: str, node: BirdNode, p: Peer, internal: bool, explicit: bool) -> str:
@@ -61,7 +69,10 @@ def _peer_block(kind: str, node: BirdNode, p: Peer, internal: bool, explicit: bo
     lines.append("  import filter { accept; };" if explicit else "  import all;  # Import all routes, since we don't know what the upstream topology is and therefore have to trust the ToR/RR.")
     lines.append(f"  export filter {{ calico_export_to_bgp_peers({'true' if internal else 'false'}); reject; }};  # Only want to export routes for workloads.")
     if p.passive:
-        lines.append("  passive on; # Mesh is unidirectional, peer will connect to us.")
+        lines.append("  passive on; # Mesh is unidirectional, peer will connect to us." if kind == "Mesh" else
+                     "  passive on; # Peering is unidirectional, peer will connect to us.")
+    if p.rr_cluster_id:
+        lines += ["  rr client;", f"  rr cluster id {p.rr_cluster_id};"]
     lines.append("}")
     return "\n".join(lines)
 
@@ -71,7 +82,10 @@ def render_bird_aggr(node: BirdNode) -> str:
     if node.blocks:
         out.append("  # IP blocks for this host.")
         out += [f"  route {b} blackhole;" for b in node.blocks if not b.endswith("/32")]
-    else:
+    if node.static_routes:
+        out.append("  # Static routes.")
+        out += [f"  route {cidr} blackhole;" for cidr in node.static_routes]
+    if not node.blocks and not node.static_routes:
         out.append("  # No IP blocks or static routes for this host.")
     out += ["}", "", "# Aggregation of routes on this host; export the block, nothing beneath it.",
             "function calico_aggr ()", "{"]
@@ -91,6 +105,7 @@ def render_bird_ipam(node: BirdNode) -> str:
             "}", "", "function calico_export_to_bgp_peers(bool internal_peer)", "{",
             "  reject_disabled_pools();", "  if (internal_peer) then { reject_tunnel_routes(); }",
             "  apply_communities();", "  calico_aggr();"]
+    out += [f"  if ( net ~ {cidr} ) then {{ accept; }}" for cidr in node.static_routes]
     out += [f"  if ( net ~ {p.cidr} ) then {{ accept; }}" for p in node.pools if not p.disable_bgp_export]
     out += ["}", "", "filter calico_kernel_programming", "{"]
     for p in node.pools:
@@ -144,9 +159,15 @@ def render_bird_cfg(node: BirdNode) -> str:
         "  connect delay time 2;", "  connect retry time 5;", "  error wait time 5,30;", "}", "",
         "# ------------- Node-to-node mesh -------------",
     ]
-    if node.mesh is None:
+    if node.rr_cluster_id:
+        out += [f"# This node ({node.name}) is configured as a route reflector with cluster ID {node.rr_cluster_id};",
+                "# ignore node-to-node mesh setting."]
+    elif node.mesh is None:
         out.append("# Node-to-node mesh disabled")
     else:
+        for ip, name, cid in node.skipped_reflectors:
+            out += [f"# For peer /host/{ip}/ip_addr_v4",
+                    f"# Skipping {ip} ({name}) as it is a route reflector with cluster ID {cid}", ""]
         for p in node.mesh:
             out.append(f"# For peer /host/{p.ip}/ip_addr_v4")
             out.append(_peer_block("Mesh", node, p, True, explicit=False))

@@ -108,6 +108,7 @@ class NodeInfo(_ByKey):
     ipip_tunnel_addr: str | None = None
     vxlan_tunnel_addr: str | None = None
     vxlan_tunnel_mac: str | None = None
+    rr_cluster_id: str | None = None    # spec.bgp.routeReflectorClusterID: the node is a route reflector
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ class BGPPeerView(_ByKey):
     passive: bool = False
     keep_original_next_hop: bool = False
     password: Any = None
+    calico_node: bool = False           # the peer is a Calico node (peerSelector peers, reverse peerings)
+    rr_client_of: str | None = None     # this node reflects to the peer: `rr client; rr cluster id <this>;`
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ class NodeView(NodeInfo):
     """Everything the dataplane needs to program one node, from one snapshot of the datastore."""
     nic: str | None = None                                   # from the topology, when given
     mesh_enabled: bool = True
+    static_routes: list[str] = field(default_factory=list)   # BGPConfiguration serviceClusterIPs/ExternalIPs CIDRs
     pools: list[Pool] = field(default_factory=list)
     nodes: list[NodeInfo] = field(default_factory=list)      # the other nodes
     lent_ips: list[dict] = field(default_factory=list)       # [{ip: /32, node}] others hold in our blocks
@@ -163,6 +167,9 @@ def _protocol_name(prefix: str, ip: str, port: int | None) -> str:
     return f"{prefix}_{pid}" + (f"_port_{port}" if port else "")
 
 
+RR_CLUSTER_ID_ANNOTATION = "projectcalico.org/RouteReflectorClusterID"  # KDD's home of the Node's field
+
+
 def _node_info(knode: dict, global_as: int, blocks_by_node: dict, borrowed: list[dict]) -> NodeInfo:
     name = knode["metadata"]["name"]
     ann = knode["metadata"].get("annotations") or {}
@@ -173,7 +180,8 @@ def _node_info(knode: dict, global_as: int, blocks_by_node: dict, borrowed: list
                     labels=dict(knode["metadata"].get("labels") or {}), blocks=blocks_by_node.get(name, []),
                     borrowed_ips=[f"{b['ip']}/32" for b in borrowed if b["borrowing_node"] == name],
                     ipip_tunnel_addr=ann.get(ipam.ANN_IPIP_ADDR), vxlan_tunnel_addr=ann.get(ipam.ANN_VXLAN_ADDR),
-                    vxlan_tunnel_mac=ann.get(ipam.ANN_VXLAN_MAC))
+                    vxlan_tunnel_mac=ann.get(ipam.ANN_VXLAN_MAC),
+                    rr_cluster_id=ann.get(RR_CLUSTER_ID_ANNOTATION) or None)
 
 
 def _pool(p: dict, node_labels: dict) -> Pool:
@@ -207,81 +215,140 @@ def _pods(tx) -> list[dict]:
 
 def read_node_view(tx, node_name: str, topology: Any = None) -> NodeView:
     """`node_view` inside an open transaction or snapshot."""
-    if tx.get("Node", node_name) is None:
-        names = ", ".join(n["metadata"]["name"] for n in tx.list("Node"))
-        raise ApplyError("Node", node_name, f'nodes "{node_name}" not found (the nodes are {names})',
-                         status="NotFound")
+    return read_node_views(tx, [node_name], topology)[node_name]
+
+
+def node_views(ds: Datastore, node_names: list[str], topology: Any = None) -> dict[str, NodeView]:
+    """Several nodes' views from one snapshot, the cluster-wide reads done once (a lab of 100 nodes
+    would otherwise parse every object 100 times per reconcile)."""
+    with ds.snapshot() as tx:
+        return read_node_views(tx, node_names, topology)
+
+
+def read_node_views(tx, node_names: list[str], topology: Any = None) -> dict[str, NodeView]:
+    """`node_views` inside an open transaction or snapshot."""
+    knodes = tx.list("Node")
+    known = {n["metadata"]["name"] for n in knodes}
+    for node_name in node_names:
+        if node_name not in known:
+            raise ApplyError("Node", node_name, f'nodes "{node_name}" not found (the nodes are {", ".join(sorted(known))})',
+                             status="NotFound")
     bgpconf = (tx.get("BGPConfiguration", "default") or {}).get("spec") or {}
     global_as = int(bgpconf["asNumber"]) if bgpconf.get("asNumber") is not None else 64512
     mesh_enabled = bgpconf.get("nodeToNodeMeshEnabled", True) is not False
+    # confd's /staticroutes: every node advertises the service CIDRs BGPConfiguration lists
+    # (confd/pkg/backends/calico/client.go, onClusterIPsUpdate / onExternalIPsUpdate)
+    static_routes = [str(e["cidr"]) for key in ("serviceClusterIPs", "serviceExternalIPs")
+                     for e in bgpconf.get(key) or [] if isinstance(e, dict) and e.get("cidr")]
     blocks_by_node: dict[str, list[str]] = {}
     for b in ipam.list_blocks(tx):
         owner = ipam.block_owner(b)
         if owner:
             blocks_by_node.setdefault(owner, []).append(b["spec"]["cidr"])
     borrowed = ipam.borrowed_ips(tx)
-    all_nodes = [_node_info(n, global_as, blocks_by_node, borrowed) for n in tx.list("Node")]
-    me = next(n for n in all_nodes if n.name == node_name)
-    others = [n for n in all_nodes if n.name != node_name]
+    all_nodes = [_node_info(n, global_as, blocks_by_node, borrowed) for n in knodes]
     all_pods = _pods(tx)
-    felix = dict((tx.get("FelixConfiguration", "default") or {}).get("spec") or {})
-    felix.update((tx.get("FelixConfiguration", f"node.{node_name}") or {}).get("spec") or {})
-    mine = {f.name: getattr(me, f.name) for f in fields(NodeInfo)}
-    return NodeView(
-        **mine,
-        nic=cluster_spec(topology).node(node_name).nic if topology is not None else None,
-        mesh_enabled=mesh_enabled,
-        pools=[_pool(p, me.labels) for p in ipam.all_pools(tx)],
-        nodes=others,
-        lent_ips=[{"ip": f"{b['ip']}/32", "node": b["borrowing_node"]} for b in borrowed
-                  if b["block_owner"] == node_name],
-        remote_borrowed={f"{b['ip']}/32": b["borrowing_node"] for b in borrowed if b["borrowing_node"] != node_name},
-        bgp_peers=_bgp_peers(tx, me, others, mesh_enabled),
-        pods=[p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"],
-        all_pods=all_pods,
-        namespaces={n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in tx.list("Namespace")},
-        network_policies=tx.list("NetworkPolicy"),
-        calico_policies=tx.list("CalicoNetworkPolicy") + tx.list("GlobalNetworkPolicy"),
-        felix=felix,
-        revision=tx.revision(),
-    )
+    pools = ipam.all_pools(tx)
+    namespaces = {n["metadata"]["name"]: dict(n["metadata"].get("labels") or {}) for n in tx.list("Namespace")}
+    network_policies = tx.list("NetworkPolicy")
+    calico_policies = tx.list("CalicoNetworkPolicy") + tx.list("GlobalNetworkPolicy")
+    felix_default = (tx.get("FelixConfiguration", "default") or {}).get("spec") or {}
+    bgp_peers = tx.list("BGPPeer")
+    spec = cluster_spec(topology) if topology is not None else None
+    revision = tx.revision()
+    views = {}
+    for node_name in node_names:
+        me = next(n for n in all_nodes if n.name == node_name)
+        others = [n for n in all_nodes if n.name != node_name]
+        felix = dict(felix_default)
+        felix.update((tx.get("FelixConfiguration", f"node.{node_name}") or {}).get("spec") or {})
+        mine = {f.name: getattr(me, f.name) for f in fields(NodeInfo)}
+        views[node_name] = NodeView(
+            **mine,
+            nic=spec.node(node_name).nic if spec is not None else None,
+            mesh_enabled=mesh_enabled,
+            static_routes=static_routes,
+            pools=[_pool(p, me.labels) for p in pools],
+            nodes=others,
+            lent_ips=[{"ip": f"{b['ip']}/32", "node": b["borrowing_node"]} for b in borrowed
+                      if b["block_owner"] == node_name],
+            remote_borrowed={f"{b['ip']}/32": b["borrowing_node"] for b in borrowed
+                             if b["borrowing_node"] != node_name},
+            bgp_peers=_bgp_peers(bgp_peers, me, others, mesh_enabled),
+            pods=[p for p in all_pods if p["node"] == node_name and p["phase"] == "Running"],
+            all_pods=all_pods,
+            namespaces=namespaces,
+            network_policies=network_policies,
+            calico_policies=calico_policies,
+            felix=felix,
+            revision=revision,
+        )
+    return views
 
 
-def _bgp_peers(tx, me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> list[BGPPeerView]:
+def _bgp_peers(bgp_peers: list[dict], me: NodeInfo, others: list[NodeInfo], mesh_enabled: bool) -> list[BGPPeerView]:
     """Mesh peers (when enabled), then BGPPeers that apply to this node (global, node:, nodeSelector:),
-    with peerSelector peers expanded to the selected nodes; never the node itself."""
+    with peerSelector peers expanded to the selected nodes; never the node itself.
+
+    As confd does (confd/pkg/backends/calico/client.go, v3.28): a route reflector (a node with a
+    cluster ID) has no mesh, and mesh nodes skip reflectors; a peerSelector BGPPeer also gives each
+    selected node the reverse peering towards every node the BGPPeer applies to (so the usual
+    `nodeSelector: all()` + `peerSelector: route-reflector == 'true'` gives reflectors a Node_ peer per
+    client); peers of one node are keyed by IP, the first one kept; on a reflector a same-AS peer with
+    another cluster ID is its `rr client`."""
     peers = []
-    if mesh_enabled:
+    if mesh_enabled and not me.rr_cluster_id:
         for o in others:
+            if o.rr_cluster_id:
+                continue  # "# Skipping <ip> (<node>) as it is a route reflector"
             # Calico's template: `passive` towards peers whose IP sorts higher (string compare)
             peers.append(BGPPeerView("mesh", None, o.ip, None, o.as_number, _protocol_name("Mesh", o.ip, None),
                                      passive=o.ip > me.ip))
-    for p in tx.list("BGPPeer"):
-        s = p["spec"]
+
+    compiled: dict[str, Any] = {}
+
+    def selector(expr: str):
+        if expr not in compiled:
+            compiled[expr] = calico_selector(expr)
+        return compiled[expr]
+
+    def applies_to(s: dict, node: NodeInfo) -> tuple[bool, str]:
         if s.get("node"):
-            applies, scope = s["node"] == me.name, "node"
-        elif s.get("nodeSelector"):
-            applies, scope = calico_selector(s["nodeSelector"])(me.labels), "node"
-        else:
-            applies, scope = True, "global"
-        if not applies:
-            continue
-        targets = []
+            return s["node"] == node.name, "node"
+        if s.get("nodeSelector"):
+            return selector(s["nodeSelector"])(node.labels), "node"
+        return True, "global"
+
+    seen: set[tuple[str, int | None]] = set()
+    for p in bgp_peers:
+        s = p["spec"]
+        applies, scope = applies_to(s, me)
         if s.get("peerSelector"):
-            sel = calico_selector(s["peerSelector"])
-            targets = [(o.ip, None, o.as_number) for o in others if sel(o.labels)]
-        elif s.get("peerIP"):
+            scope = "node"  # confd keeps peerSelector peerings per node (/bgp/v1/host/<node>/peer_v4)
+        targets = []  # (ip, port, AS, the peer's node or None)
+        if applies and s.get("peerSelector"):
+            sel = selector(s["peerSelector"])
+            targets = [(o.ip, None, o.as_number, o) for o in others if sel(o.labels)]
+        elif applies and s.get("peerIP"):
             ip, port = co.parse_peer_ip(str(s["peerIP"]))
-            targets = [(ip, port, s.get("asNumber"))]
-        for ip, port, asn in targets:
-            if ip == me.ip:
+            targets = [(ip, port, s.get("asNumber"), None)]
+        if s.get("peerSelector") and selector(s["peerSelector"])(me.labels):
+            # the reverse peering: towards every node this BGPPeer applies to
+            targets += [(o.ip, None, o.as_number, o) for o in others if applies_to(s, o)[0]]
+        for ip, port, asn, onode in targets:
+            if ip == me.ip or (ip, port) in seen:
                 continue
+            seen.add((ip, port))
+            peer_as = int(asn) if asn is not None else me.as_number
             prefix = "Global" if scope == "global" else "Node"
-            peers.append(BGPPeerView(scope, p["metadata"]["name"], ip, port,
-                                     int(asn) if asn is not None else me.as_number,
+            rr_client = (me.rr_cluster_id if me.rr_cluster_id and peer_as == me.as_number
+                         and (onode.rr_cluster_id if onode else None) != me.rr_cluster_id else None)
+            peers.append(BGPPeerView(scope, p["metadata"]["name"], ip, port, peer_as,
                                      _protocol_name(prefix, ip, port),
+                                     passive=onode is not None and ip > me.ip,
                                      keep_original_next_hop=bool(s.get("keepOriginalNextHop")),
-                                     password=s.get("password")))
+                                     password=s.get("password"), calico_node=onode is not None,
+                                     rr_client_of=rr_client))
     return peers
 
 

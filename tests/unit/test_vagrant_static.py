@@ -153,14 +153,21 @@ def test_router_gets_the_topologys_frr_conf_and_idc_networks():
 
 
 def test_number_of_workers_is_configurable():
-    ms = _machines({"KANS_WORKERS": "3"})
-    assert list(ms) == ["k8s-m", "router", "k8s-w0", "k8s-w1", "k8s-w2", "k8s-w3"]
-    assert ms["k8s-w3"]["ips"] == ["192.168.10.103"] and ms["k8s-w3"]["ports"] == [(22, 50013)]
-    assert "192.168.10.103 k8s-w3" in _prov(ms["k8s-m"], "hosts")["args"]
+    """KANS_WORKERS=N: k8s-w0..k8s-wN, the extra ones placed by the topology's extra_workers rule
+    (alternate racks, host number 100 + I), the same placement as `kanslab up --workers N`."""
+    from kanslab.topology import load_topology
+
+    ms = _machines({"KANS_WORKERS": "4"})
+    assert list(ms) == ["k8s-m", "router", "k8s-w0", "k8s-w1", "k8s-w2", "k8s-w3", "k8s-w4"]
+    assert ms["k8s-w3"]["ips"] == ["192.168.20.103"] and ms["k8s-w3"]["ports"] == [(22, 50013)]
+    assert ms["k8s-w4"]["ips"] == ["192.168.10.104"]
+    assert "192.168.20.103 k8s-w3" in _prov(ms["k8s-m"], "hosts")["args"]
+    embedded = {n.name: n.ip for n in load_topology("kans3", workers=4).nodes}
+    assert {name: m["ips"][0] for name, m in ms.items() if name != "router"} == embedded
     assert list(_machines({"KANS_WORKERS": "1"})) == ["k8s-m", "router", "k8s-w0", "k8s-w1"]
     p = subprocess.run([_need("ruby"), str(RECORDER), str(VAGRANT / "Vagrantfile")], capture_output=True, text=True,
                        env={**os.environ, "KANS_WORKERS": "200"})
-    assert p.returncode != 0 and "falls outside 192.168.10.0/24" in p.stderr
+    assert p.returncode != 0 and "must be from 0 to 153" in p.stderr
 
 
 # -- provisioning pieces that run anywhere --------------------------------------------------------

@@ -14,8 +14,11 @@ log "firewall off, IP forwarding on (persistent)"
 systemctl disable --now ufw >/dev/null 2>&1 || true
 systemctl disable --now apparmor >/dev/null 2>&1 || true
 conf=/etc/sysctl.d/90-kanslab-router.conf
-if [ "$(cat "$conf" 2>/dev/null)" != "net.ipv4.ip_forward = 1" ]; then
-  echo "net.ipv4.ip_forward = 1" > "$conf"
+# plus the topology's router sysctls (ROUTER_SYSCTLS="key=value ...", e.g. ECMP's fib_multipath_hash_policy)
+want="net.ipv4.ip_forward = 1"
+for kv in ${ROUTER_SYSCTLS:-}; do want="$want"$'\n'"${kv%%=*} = ${kv#*=}"; done
+if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
+  echo "$want" > "$conf"
   sysctl --system >/dev/null
 fi
 

@@ -18,10 +18,12 @@ import sys
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
-from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_view
+from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_views
 from . import iptables_owned, mntns, sshdoor
 from .daemons import birdc, start_bird
 from .dns import ClusterDNS, is_coredns
@@ -49,6 +51,8 @@ class Agent:
         self.bird_cfg: dict[str, str] = {}
         self.iptables: dict[str, str] = {}  # rules last restored per node
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
+        self.node_locks = {n.name: threading.Lock() for n in self.topo.nodes}   # one node's routes at a time
+        self.routing: dict[str, tuple] = {}   # per node: the part of its view its tunnels and routes follow
         self.kernel_ipip = ipip_module_available()
         self.states: dict[str, NodeView] = {}  # each node's view, as the routes are being programmed
         self.views: dict[str, NodeView] = {}   # each node's view as last programmed (metrics read it)
@@ -90,24 +94,61 @@ class Agent:
     # -- reconcile ----------------------------------------------------------------------------
     def reconcile(self) -> dict:
         with self.lock:
+            self.timings: dict[str, float] = {}
+            t0 = time.monotonic()
             ds = self.lab.datastore()
             self._start_due_pods(ds)
-            views = {n.name: node_view(ds, n.name, self.topo) for n in self.topo.nodes}  # once per node
+            views = node_views(ds, [n.name for n in self.topo.nodes], self.topo)  # one snapshot, shared reads
             self.states.update(views)
             self._reconcile_pods(pods_by_node(views), ds)
-            for n in self.topo.nodes:
-                self._reconcile_mtu(n.name)
-                self._reconcile_tunnels(n.name)
-                self.sync_routes(n.name)
-                self._reconcile_iptables(n.name, views[n.name])
+            # only nodes whose view changed are programmed, in batches of parallel workers (the work is
+            # `ip`, iptables-restore and birdc processes): a lab of 100 nodes reconciles in seconds
+            changed = [name for name, view in views.items() if _differs(self.views.get(name), view)]
+            old_views = dict(self.views)
+            with ThreadPoolExecutor(RECONCILE_WORKERS) as pool:
+                done = list(pool.map(lambda name: self._program_node(name, views[name]), changed))
+                self.views.update(views)
+                self._reconcile_metrics(views, ds)
+                # return with the routes in place, as the hostcli promises: where a pool switched
+                # between BGP and VXLAN routing, BIRD re-feeds table 200 on its own time
+                switched = [name for name, reloaded in zip(changed, done, strict=True)
+                            if reloaded and _pool_routing(old_views.get(name)) != _pool_routing(views[name])]
+                list(pool.map(self._settle_routes, switched))
             self._reconcile_services(ds)
-            self.views.update(views)
-            self._reconcile_metrics(views, ds)
-            reconfigured = [name for name, view in views.items() if self._reconcile_bird(name, bird_node(view))]
-            for name in reconfigured:  # return with the routes in place, as the hostcli promises
-                self._await_remote_table(name)
-                self.sync_routes(name)
-            return {"ok": True, "revision": ds.revision()}
+            self.timings["total"] = time.monotonic() - t0
+            print(f"reconcile: {len(changed)} nodes programmed; seconds "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items()), file=sys.stderr, flush=True)
+            return {"ok": True, "revision": ds.revision(), "programmed": len(changed)}
+
+    def _program_node(self, name: str, view: NodeView) -> bool:
+        """One node's dataplane and BIRD config; True when its running BIRD was told to reload."""
+        with self.node_locks[name]:
+            t = [time.monotonic()]
+            self._reconcile_mtu(name)  # Felix restarts (and recomputes the MTU) when the encapsulation changes
+            routing = _routing_key(view)
+            # a label, a BGPPeer or the mesh setting leaves tunnels and routes as they are (BIRD's new
+            # sessions bring their routes through table 200, which the watcher syncs)
+            if self.routing.get(name) != routing:
+                self._reconcile_tunnels(name)
+                t.append(time.monotonic())
+                self._sync_routes(name)
+                self.routing[name] = routing
+            else:
+                t.append(time.monotonic())
+            t.append(time.monotonic())
+            self._reconcile_iptables(name, view)
+            t.append(time.monotonic())
+        # BIRD's config outside the node's lock: a route sync busy with the churn of closing sessions
+        # must not hold the reconfiguration of the next node back
+        r = self._reconcile_bird(name, bird_node(view))
+        t.append(time.monotonic())
+        for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t[:-1], t[1:], strict=True):
+            self.timings[k] = self.timings.get(k, 0.0) + b - a
+        return r
+
+    def _settle_routes(self, name: str) -> None:
+        self._await_remote_table(name)
+        self.sync_routes(name)
 
     def _start_due_pods(self, ds) -> None:
         """The kubelet's part when the lab simulates slow starts (emulator/pod_start.py): a pod waiting in
@@ -355,27 +396,32 @@ class Agent:
 
     # -- routes ---------------------------------------------------------------------------
     def sync_routes(self, node: str) -> None:
-        with self.lock:
-            view, ns = self.states.get(node), self.names.host(node)
-            if view is None:
-                return
-            # the table exists only once BIRD has put a route in it
-            p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
-            learned = kernel_routes(json.loads(p.stdout or "[]") if p.returncode == 0 else [])
-            vroutes, neigh, fdb = felix.vxlan_routes(view)
-            want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
-            main = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]")
-            have = set(owned_routes(kernel_routes(main), view))
-            lines = sorted(f"route del {route_text(r)}" for r in have - want)
-            lines += sorted(f"route replace {route_text(r)}" for r in want - have)
-            try:
-                ip_batch(ns, lines)
-            except Exception as e:  # keep going: one bad route must not stop the others
-                self.errors.append(f"{node}: {e}")
-                for ln in lines:
-                    subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
+        with self.node_locks[node]:
+            self._sync_routes(node)
+
+    def _sync_routes(self, node: str) -> None:
+        """`sync_routes` for a caller holding the node's lock."""
+        view, ns = self.states.get(node), self.names.host(node)
+        if view is None:
+            return
+        # the table exists only once BIRD has put a route in it
+        p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
+        learned = kernel_routes(json.loads(p.stdout or "[]") if p.returncode == 0 else [])
+        vroutes, neigh, fdb = felix.vxlan_routes(view)
+        want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
+        main = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]")
+        have = set(owned_routes(kernel_routes(main), view))
+        lines = sorted(f"route del {route_text(r)}" for r in have - want)
+        lines += sorted(f"route replace {route_text(r)}" for r in want - have)
+        try:
+            ip_batch(ns, lines)
+        except Exception as e:  # keep going: one bad route must not stop the others
+            self.errors.append(f"{node}: {e}")
+            for ln in lines:
+                subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
+        if neigh or fdb or view.vxlan_tunnel_addr:   # no VXLAN here: spare the `ip`/`bridge` runs
             self._sync_vxlan_l2(node, neigh, fdb)
-            self.nexthops[node].update({r.dst: r.via for r in want if r.dev == "tunl0"})
+        self.nexthops[node].update({r.dst: r.via for r in want if r.dev == "tunl0"})
 
     def _sync_vxlan_l2(self, node: str, neigh: list[Neighbour], fdb: list[FdbEntry]) -> None:
         """vxlan.calico's ARP (`ip neigh`) and FDB (`bridge fdb`) entries for the remote VTEPs, as
@@ -401,16 +447,27 @@ class Agent:
                     self.errors.append(f"{node}: {tool} -batch: {p.stderr.strip()}")
 
     def _watch_routes(self, node: str) -> None:
+        """Sync the node's routes when BIRD changes table 200. A burst of changes (a mesh coming up
+        brings a route per peer) is coalesced: the syncer runs once for every change seen meanwhile."""
         ns = self.names.host(node)
+        dirty = threading.Event()
+
+        def syncer() -> None:
+            while not self.stop.is_set():
+                dirty.wait()
+                dirty.clear()
+                try:
+                    self.sync_routes(node)
+                except Exception:
+                    self.errors.append(traceback.format_exc())
+
+        threading.Thread(target=syncer, daemon=True, name=f"sync-{node}").start()
         p = subprocess.Popen(["ip", "-n", ns, "monitor", "route"], stdout=subprocess.PIPE, text=True)
         for line in p.stdout:
             if self.stop.is_set():
                 break
             if "table 200" in line:
-                try:
-                    self.sync_routes(node)
-                except Exception:
-                    self.errors.append(traceback.format_exc())
+                dirty.set()
         p.kill()
 
 
@@ -426,6 +483,27 @@ def current_pod_mtu(names, node: str) -> int | None:
         return int(mtu_file(names, node).read_text())
     except (OSError, ValueError):
         return None
+RECONCILE_WORKERS = 8  # nodes programmed at once
+
+
+def _differs(old: NodeView | None, new: NodeView) -> bool:
+    """Whether a node's dataplane needs programming: its view changed in anything but the revision."""
+    return old is None or replace(old, revision=0) != replace(new, revision=0)
+
+
+def _routing_key(view: NodeView) -> tuple:
+    """What a node's tunnel devices and pool routes depend on: its own and the other nodes' addresses,
+    blocks, borrowed IPs and tunnel addresses, the pools and Felix's settings (not labels, peers, pods)."""
+    def node(o) -> tuple:
+        return (o.name, o.ip, str(o.network), tuple(o.blocks), tuple(o.borrowed_ips), o.ipip_tunnel_addr,
+                o.vxlan_tunnel_addr, o.vxlan_tunnel_mac)
+    return (node(view), view.nic, tuple(view.pools), tuple(node(o) for o in view.nodes),
+            repr(view.lent_ips), repr(sorted(view.remote_borrowed.items())), repr(sorted(view.felix.items())))
+
+
+def _pool_routing(view: NodeView | None) -> set[tuple[str, bool]]:
+    """Which pools BIRD hands to the kernel (not VXLAN), the part of a view that changes table 200."""
+    return {(str(p.cidr), p.vxlan_mode == "Never") for p in view.pools} if view else set()
 
 
 def kernel_routes(rows: list[dict]) -> list[Route]:

@@ -17,11 +17,11 @@ from ..podns import NO_SUCH_PROGRAM, exec_script, pod_node_and_ip
 from ..ssh import SSHError, SSHPool, read_ssh_config
 from . import mntns, record, sshdoor
 from .agent_client import request
-from .daemons import birdc, start_frr, tools_missing
+from .daemons import start_frr, tools_missing
 from .labfiles import cni_token, write_host_files, write_node_files
 from .labinfo import load_lab, write_lab
 from .names import Names, default_prefix
-from .network import build_network, host_env, write_host_tools
+from .network import build_network, host_env, pin_neighbours, write_host_tools
 
 
 def _progress_print(msg: str) -> None:
@@ -31,8 +31,10 @@ def _progress_print(msg: str) -> None:
 class LocalBackend:
     name = "local"
 
-    def __init__(self, prefix: str | None = None, topology: str | Path = "kans3"):
+    def __init__(self, prefix: str | None = None, topology: str | Path = "kans3", workers: int | None = None):
+        """`workers=N`: workers k8s-w0..k8s-wN, the extra ones placed by the topology's extra_workers rule."""
         self.prefix = prefix or default_prefix()
+        self._workers = workers
         self.names = Names(self.prefix)
         self.rec = record.Record(self.prefix)
         self._topology_arg = topology
@@ -44,7 +46,7 @@ class LocalBackend:
             if (self.names.dir / "lab.json").exists():
                 self._topo = load_lab(self.prefix).topology
             else:
-                self._topo = load_topology(self._topology_arg)
+                self._topo = load_topology(self._topology_arg, self._workers)
         return self._topo
 
     @property
@@ -67,6 +69,11 @@ class LocalBackend:
 
         start_delay = pod_start.delay_from_env()  # KANSLAB_POD_START_DELAY, None when unset
         if self.is_up():
+            running = load_lab(self.prefix).topology
+            wanted = load_topology(self._topology_arg, self._workers)
+            if self._workers is not None and [n.name for n in running.nodes] != [n.name for n in wanted.nodes]:
+                raise LabError(f"lab {self.prefix!r} is up with {len(running.nodes)} nodes, not the {self._workers} "
+                               f"workers asked for: `sudo kanslab down --prefix {self.prefix}` first")
             if start_delay is not None:  # kept in the lab's datastore: every kernel and the agent see it
                 pod_start.set_delay(load_lab(self.prefix).datastore(), start_delay)
                 say(f"lab {self.prefix!r} is already up; new pods now take {start_delay:g} s to start")
@@ -81,7 +88,7 @@ class LocalBackend:
         if self.rec.exists():
             say("a previous lab with this prefix left state behind; tearing it down first")
             record.teardown(self.prefix)
-        topo = load_topology(self._topology_arg)
+        topo = load_topology(self._topology_arg, self._workers)
         self._topo = topo
         t0 = time.monotonic()
         try:
@@ -89,6 +96,9 @@ class LocalBackend:
             write_lab(self.names, topo)
             say(f"namespaces and wires for {', '.join(topo.hosts)}")
             build_network(self.names, self.rec, topo)
+            if pin_neighbours(self.names, topo):
+                say(f"{len(topo.nodes)} nodes: permanent ARP entries on each subnet (the kernel's shared "
+                    "neighbour table would overflow)")
             write_host_tools(self.names, self.rec, topo)
             say("mount and UTS namespaces: each host's own hostname, /etc, /var/lib and /root")
             for host in topo.hosts:
@@ -146,27 +156,38 @@ class LocalBackend:
             raise LabError(f"the lab agent failed to apply the change: {resp.get('error')}\n{resp.get('trace', '')}")
         return resp
 
-    def wait_bgp(self, timeout: float = 30, peers: set[str] | None = None) -> None:
-        """Wait until every node's BIRD has its BGP protocols Established."""
+    def wait_bgp(self, timeout: float | None = None, peers: set[str] | None = None) -> None:
+        """Wait until every node's BIRD has its BGP protocols Established (asked over BIRD's socket,
+        as calicoctl does; nodes already done are not asked again). The default timeout grows with
+        the lab: a full mesh of N nodes has N(N-1)/2 sessions to open."""
+        from .daemons import bird_socket_query
+
+        nodes = self.topology.nodes
+        timeout = timeout if timeout is not None else max(30.0, 1.0 * len(nodes))
         deadline = time.monotonic() + timeout
-        pending: dict[str, list[str]] = {}
+        pending: dict[str, list[str]] = {n.name: ["(not asked yet)"] for n in nodes}
         while time.monotonic() < deadline:
-            pending = {}
-            for n in self.topology.nodes:
+            for name in list(pending):
                 try:
-                    out = birdc(self.names, n.name, "show protocols", check=False)
-                except Exception:
+                    out = bird_socket_query(str(self.names.bird_ctl(name)), "show protocols")
+                except OSError:
                     out = ""
-                rows = [ln.split() for ln in out.splitlines() if " BGP " in ln]
+                # reply lines are "1002-<row>" or " <row>" (BIRD's control protocol): drop the code
+                rows = [(ln[5:] if ln[:4].isdigit() else ln).split() for ln in out.splitlines() if " BGP " in ln]
                 bad = [r[0] for r in rows if "Established" not in r]
                 if not rows:
                     bad = ["(no BGP protocols yet)"]
                 if bad:
-                    pending[n.name] = bad
+                    pending[name] = bad
+                else:
+                    del pending[name]
             if not pending:
                 return
-            time.sleep(0.1)
-        raise LabError(f"BGP sessions not Established after {timeout:.0f} s: {pending}")
+            time.sleep(0.2)
+        worst = sorted(pending.items(), key=lambda kv: -len(kv[1]))[:3]
+        raise LabError(f"BGP sessions not Established after {timeout:.0f} s on {len(pending)} of {len(nodes)} nodes, "
+                       "e.g. " + "; ".join(f"{n}: {len(b)} ({', '.join(b[:3])}{', ...' if len(b) > 3 else ''})"
+                                          for n, b in worst))
 
     # -- commands ----------------------------------------------------------------------------
     def _ns(self, host: str) -> str:
@@ -202,7 +223,9 @@ class LocalBackend:
         ns = self._ns(host)
         return [*mntns.enter_argv(self.names, host, ns, wd="/root"), "bash", "-c", cmd], host_env(self.names, host)
 
-    def sh(self, host: str, cmd: str, timeout: float = 60, check: bool = True, input: str | None = None) -> str:
+    def sh(self, host: str, cmd: str, timeout: float | None = None, check: bool = True, input: str | None = None) -> str:
+        # 60 s; a lab of 100 nodes may take longer to apply a change every node follows (a label, a peer)
+        timeout = timeout if timeout is not None else max(60.0, 2.0 * len(self.topology.nodes))
         if self.via_ssh:
             self._ns(host)
             try:

@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     before = ds.revision()
     rc, out, err = (cli.calicoctl if args.tool == "calicoctl" else cli.kubectl)(rest, ctx)
     if ds.revision() != before:
-        resp = request(str(lab.names.agent_socket), "reconcile")
+        # a lab of 100 nodes reprograms every node when a node's label changes: allow it the time
+        resp = request(str(lab.names.agent_socket), "reconcile", timeout=max(60.0, 2.0 * len(lab.topology.nodes)))
         if not resp.get("ok"):
             err += f"\nthe lab agent could not apply the change: {resp.get('error')}\n"
             rc = rc or 1

@@ -30,7 +30,8 @@ class LabInfo:
 
 def write_lab(names: Names, topo: Topology) -> None:
     names.dir.mkdir(parents=True, exist_ok=True)
-    (names.dir / "lab.json").write_text(json.dumps({"prefix": names.prefix, "topology": topo.source}))
+    (names.dir / "lab.json").write_text(json.dumps({"prefix": names.prefix, "topology": topo.source,
+                                                        "workers": topo.workers}))
 
 
 def load_lab(prefix: str) -> LabInfo:
@@ -40,5 +41,6 @@ def load_lab(prefix: str) -> LabInfo:
     except OSError:
         raise LabError(f"no lab {prefix!r} is running (no {names.dir / 'lab.json'}); start it with `kanslab up`") from None
     src = meta["topology"]
-    topo = load_topology(src.removeprefix("kanslab/topologies/").removesuffix(".yaml") if src.startswith("kanslab/") else src)
+    topo = load_topology(src.removeprefix("kanslab/topologies/").removesuffix(".yaml") if src.startswith("kanslab/") else src,
+                         meta.get("workers"))
     return LabInfo(names, topo, Record(prefix))

@@ -42,6 +42,8 @@ def build_network(names: Names, rec: Record, topo: Topology) -> None:
 
     r = topo.router
     rns = names.host(r.name)
+    if r.sysctls:
+        sysctl(rns, r.sysctls)
     lines = []
     for nic, (sub, addr) in r.interfaces.items():
         _wire(names.host(r.name), nic, names.switch(sub), r.name)
@@ -57,6 +59,37 @@ def build_network(names: Names, rec: Record, topo: Topology) -> None:
         _wire(ns, n.nic, names.switch(n.subnet), n.name)
         ip_batch(ns, [f"addr add {n.interface} dev {n.nic}", f"link set {n.nic} up",
                       f"route add default via {n.gateway} dev {n.nic}"])
+
+
+# The kernel's neighbour (ARP) table is one table for every namespace, sized by the root
+# namespace's gc_thresh3 (1024 by default): a lab of N nodes on two subnets needs about N^2/2
+# entries, so past a few dozen nodes ARP entries fail ("neighbour table overflow") and BGP
+# sessions hang in Connect. Permanent entries are kept off the garbage-collected count (Linux
+# 4.19+, "neighbor: Improve garbage collection"), so big labs pin their neighbours instead of
+# raising a setting of the machine. Labs of KANS's size keep real ARP.
+PIN_NEIGHBOURS_ABOVE = 16
+
+
+def pin_neighbours(names: Names, topo: Topology) -> int:
+    """Permanent ARP entries between the hosts on each subnet (nodes and the router's leg there);
+    the number of entries made."""
+    if len(topo.nodes) <= PIN_NEIGHBOURS_ABOVE:
+        return 0
+    import json
+
+    legs = [(names.host(n.name), n.nic, n.subnet, n.ip) for n in topo.nodes]
+    legs += [(names.host(topo.router.name), nic, sub, str(addr.ip)) for nic, (sub, addr) in topo.router.interfaces.items()]
+    macs = {}
+    for ns, nic, _, _ in legs:
+        link = json.loads(run(["ip", "-n", ns, "-j", "link", "show", "dev", nic]).stdout)[0]
+        macs[(ns, nic)] = link["address"]
+    made = 0
+    for ns, nic, sub, _ip in legs:
+        lines = [f"neigh replace {oip} lladdr {macs[(ons, onic)]} dev {nic} nud permanent"
+                 for ons, onic, osub, oip in legs if osub == sub and ons != ns]
+        ip_batch(ns, lines)
+        made += len(lines)
+    return made
 
 
 def _wire(host_ns: str, nic: str, switch_ns: str, port: str) -> None:

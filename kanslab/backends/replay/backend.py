@@ -217,10 +217,10 @@ class ReplayBackend:
                 with tempfile.TemporaryDirectory(prefix="kanslab-replay-") as d:
                     p = Path(d) / f"{info.get('name') or 'recorded'}.yaml"
                     p.write_text(info["yaml"])
-                    self._topo = load_topology(p)
+                    self._topo = load_topology(p, info.get("workers"))
                     self._topo.source = info.get("source") or self._topo.source
             else:
-                self._topo = load_topology(info.get("name") or "kans3")
+                self._topo = load_topology(info.get("name") or "kans3", info.get("workers"))
         return self._topo
 
     @property

@@ -114,7 +114,8 @@ class RecordingBackend:
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         return {"format": FORMAT, "recorded_at": now.isoformat().replace("+00:00", "Z"),
                 "backend": inner.name, "prefix": getattr(inner, "prefix", None), "kanslab": __version__,
-                "topology": {"name": topo.name, "source": source, "yaml": topo_yaml},
+                "topology": {"name": topo.name, "source": source, "yaml": topo_yaml,
+                             "workers": getattr(topo, "workers", None)},
                 "hosts": list(inner.hosts), "protocols": list(self.capability_names)}
 
     def _write(self, rec: dict) -> None:

@@ -43,7 +43,9 @@ class VagrantBackend:
     def __init__(self, vagrant_dir: str | Path | None = None, ssh_config: str | Path | None = None,
                  hosts_yaml: str | Path | None = None, topology: str | Path = "kans3", sudo: bool | None = None,
                  connect_timeout: float = 10.0, reconnect_timeout: float = 120.0,
-                 kubeconfig_path: str = "/etc/kubernetes/admin.conf"):
+                 kubeconfig_path: str = "/etc/kubernetes/admin.conf", workers: int | None = None):
+        """`workers`: the cluster's KANS_WORKERS, placed by the topology's extra_workers rule."""
+        self._workers = workers
         self.vagrant_dir = Path(vagrant_dir).expanduser() if vagrant_dir is not None else None
         self.ssh_config = ssh_config
         self.hosts_yaml = hosts_yaml
@@ -90,7 +92,7 @@ class VagrantBackend:
 
     def _base_topology(self) -> Topology:
         if self._base is None:
-            self._base = load_topology(self._topology_arg)
+            self._base = load_topology(self._topology_arg, self._workers)
         return self._base
 
     @property
