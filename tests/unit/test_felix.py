@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kanslab.backends.local.agent import kernel_routes, owned_routes, route_text
+from kanslab.backends.local.node_kernel import kernel_routes, owned_routes, route_text
 from kanslab.emulator import felix, ipam
 from kanslab.emulator import resources as res
 from kanslab.emulator.datastore import Datastore

@@ -23,7 +23,7 @@ from dataclasses import replace
 
 from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_start, policy
 from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
-from ...emulator.felix import FdbEntry, Neighbour, NodeView, Route, node_views
+from ...emulator.felix import FdbEntry, Neighbour, NodeView, node_views
 from . import iptables_owned, mntns, sshdoor
 from .daemons import birdc, start_bird
 from .dns import ClusterDNS, is_coredns
@@ -35,6 +35,16 @@ from .labinfo import load_lab
 from .metrics import KubeControllersEndpoint, MetricsServer
 from .netns import InNetns, ip_batch, run
 from .network import add_netns
+from .node_kernel import (
+    addrs,
+    current_pod_mtu,
+    has_link,
+    kernel_addresses,
+    kernel_routes,
+    mtu_file,
+    owned_routes,
+    route_text,
+)
 from .podserver import PodServer
 from .prompod import PrometheusPods
 from .view import pods_by_node
@@ -77,7 +87,7 @@ class Agent:
         for n in self.topo.nodes:
             ns = self.names.host(n.name)
             if self.kernel_ipip:
-                ip_batch(ns, ["link add tunl0 type ipip"] if not _has_link(ns, "tunl0") else [])
+                ip_batch(ns, ["link add tunl0 type ipip"] if not has_link(ns, "tunl0") else [])
             else:
                 t = TunEncapsulator(ns, self.nexthops[n.name], self.stop)
                 t.start()
@@ -218,7 +228,7 @@ class Agent:
         host = felix.host_mtu(json.loads(run(["ip", "-n", ns, "-j", "link", "show"]).stdout or "[]"))
         tunnels = felix.tunnel_mtus(host)
         ip_batch(ns, [f"link set tunl0 mtu {tunnels['ipip']}"] +
-                 ([f"link set {felix.VXLAN_DEV} mtu {tunnels['vxlan']}"] if _has_link(ns, felix.VXLAN_DEV) else []))
+                 ([f"link set {felix.VXLAN_DEV} mtu {tunnels['vxlan']}"] if has_link(ns, felix.VXLAN_DEV) else []))
         pod = felix.pod_mtu(host, view.ipv4_pools)
         path = mtu_file(self.names, node)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -279,7 +289,7 @@ class Agent:
         view, ns = self.states[node], self.names.host(node)
         lines = []
         want_ipip = view.ipip_tunnel_addr
-        have = _addrs(ns, "tunl0")
+        have = addrs(ns, "tunl0")
         for a in have:
             if a != want_ipip:
                 lines.append(f"addr del {a}/32 dev tunl0")
@@ -287,7 +297,7 @@ class Agent:
             lines.append(f"addr add {want_ipip}/32 dev tunl0")
         vx = self.topo.cluster.vxlan
         dev = felix.vxlan_device(view, vx.vni, vx.port, felix.tunnel_mtus(self.mtus[node][2])["vxlan"])
-        vx_exists = _has_link(ns, felix.VXLAN_DEV)
+        vx_exists = has_link(ns, felix.VXLAN_DEV)
         if dev is not None:
             if not vx_exists:
                 lines += [f"link add {dev.name} type vxlan id {dev.vni} dstport {dev.port} dev {dev.parent} "
@@ -427,7 +437,7 @@ class Agent:
         """vxlan.calico's ARP (`ip neigh`) and FDB (`bridge fdb`) entries for the remote VTEPs, as
         Felix's vxlan_mgr keeps them: the wanted ones replaced, any other permanent one removed."""
         ns = self.names.host(node)
-        if not _has_link(ns, felix.VXLAN_DEV):
+        if not has_link(ns, felix.VXLAN_DEV):
             return
         dev = felix.VXLAN_DEV
         p = run(["ip", "-n", ns, "-j", "neigh", "show", "dev", dev, "nud", "permanent"], check=False)
@@ -471,18 +481,6 @@ class Agent:
         p.kill()
 
 
-def mtu_file(names, node: str):
-    """The node's /var/lib/calico/mtu as the agent (Felix) writes it, in the node's lab directory."""
-    return mntns.files_dir(names, node) / "var-lib-calico" / "mtu"  # bound at /var/lib/calico in its mount ns
-
-
-def current_pod_mtu(names, node: str) -> int | None:
-    """The pod MTU Felix last wrote for `node` (what the CNI gives a pod created now); None before
-    Felix has started there."""
-    try:
-        return int(mtu_file(names, node).read_text())
-    except (OSError, ValueError):
-        return None
 RECONCILE_WORKERS = 8  # nodes programmed at once
 
 
@@ -504,50 +502,6 @@ def _routing_key(view: NodeView) -> tuple:
 def _pool_routing(view: NodeView | None) -> set[tuple[str, bool]]:
     """Which pools BIRD hands to the kernel (not VXLAN), the part of a view that changes table 200."""
     return {(str(p.cidr), p.vxlan_mode == "Never") for p in view.pools} if view else set()
-
-
-def kernel_routes(rows: list[dict]) -> list[Route]:
-    """`ip -j route` rows as `Route`s (prefix length added to host routes); the default route and
-    rows without a destination are left out."""
-    out = []
-    for r in rows:
-        dst = r.get("dst")
-        if not dst or dst == "default":
-            continue
-        proto = str(r.get("protocol", felix.DEVICE_PROTO))  # `ip -j route` leaves out proto boot, as `ip route` does
-        out.append(Route(dst if "/" in dst else dst + "/32", r.get("dev"), r.get("gateway"),
-                         felix.BIRD_PROTO if proto == "12" else proto, "onlink" in (r.get("flags") or []),
-                         r.get("type", "unicast")))
-    return out
-
-
-def owned_routes(main: list[Route], view: NodeView) -> list[Route]:
-    """Main-table routes the lab's Felix owns: pool prefixes with proto bird/80, and Felix's own
-    blackholes (BIRD's blackholes for this node's blocks stay BIRD's)."""
-    pools = view.ipv4_pools
-    return [r for r in main if (r.proto in (felix.BIRD_PROTO, felix.FELIX_PROTO) or
-                                (r.proto == felix.DEVICE_PROTO and r.dev == felix.VXLAN_DEV))
-            and felix.pool_of(r.dst, pools)
-            and (r.type == "unicast" or (r.type == "blackhole" and r.proto == felix.FELIX_PROTO))]
-
-
-def route_text(r: Route) -> str:
-    """A `Route` as `ip route` arguments (what follows `ip route replace|del`)."""
-    if r.type != "unicast":
-        return f"{r.type} {r.dst} proto {r.proto}"
-    return " ".join([r.dst] + ([f"via {r.via}"] if r.via else []) + ([f"dev {r.dev}"] if r.dev else []) +
-                    [f"proto {r.proto}"] + (["onlink"] if r.onlink else []))
-
-
-def _addrs(ns: str, dev: str) -> list[str]:
-    p = run(["ip", "-n", ns, "-j", "addr", "show", "dev", dev], check=False)
-    if p.returncode != 0:
-        return []
-    return [a["local"] for link in json.loads(p.stdout or "[]") for a in link.get("addr_info", []) if a.get("family") == "inet"]
-
-
-def _has_link(ns: str, dev: str) -> bool:
-    return run(["ip", "-n", ns, "link", "show", "dev", dev], check=False).returncode == 0
 
 
 def _alive(pidfile) -> bool:
@@ -602,19 +556,6 @@ def main(argv=None) -> int:
     server.serve_forever()
     return 0
 
-
-
-def kernel_addresses(netns: str) -> list[str]:
-    """Every address in a namespace in the order Go's net.Interfaces()/Addrs() give them (whoami prints
-    these): interfaces by index, each one's IPv4 addresses before its IPv6 ones (the kernel's dump order)."""
-    out = subprocess.run(["ip", "-n", netns, "-j", "addr", "show"], capture_output=True, text=True,
-                         check=False).stdout
-    ips = []
-    for link in sorted(json.loads(out or "[]"), key=lambda link: link.get("ifindex", 0)):
-        infos = link.get("addr_info") or []
-        ips += [a["local"] for a in infos if a.get("family") == "inet"]
-        ips += [a["local"] for a in infos if a.get("family") == "inet6"]
-    return ips
 
 
 if __name__ == "__main__":
