@@ -95,3 +95,26 @@ def test_chapter(page, workdir, request, chapter, backend, figures, widgets):
         assert rep.figures >= figures and rep.widgets >= widgets, (rep.figures, rep.widgets)
         if chapter == "01-modes":
             assert "vxlan.calico" in switch_to_vxlan(nb, lab)
+
+
+def test_exported_html_shows_the_widgets_static_copy_offline(page, tmp_path):
+    """nbconvert's HTML draws widgets only with a widget manager from a CDN: offline, the static
+    copy (table and figure) shows what the widget showed."""
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"KANSLAB_BACKEND": "replay", "KANSLAB_REPLAY": str(TRANSCRIPT)}
+    jupyter = Path(sys.executable).with_name("jupyter")
+    subprocess.run([str(jupyter), "nbconvert", "--execute", "--to", "html", "--output-dir", str(tmp_path),
+                    str(FIXTURE)], env=env, check=True, capture_output=True, timeout=300)
+    asked = []
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+               else (asked.append(route.request.url), route.abort()))  # offline: nothing but the file
+    page.goto((tmp_path / "widgets.html").as_uri())
+    static = page.locator(".kanslab-static")
+    static.wait_for(state="visible", timeout=60_000)
+    assert "tunl0" in static.inner_text() and "default-ipv4-ippool" in static.inner_text()
+    page.locator(".kanslab-static .js-plotly-plot").first.wait_for(state="visible", timeout=60_000)
+    figures = page.locator(".js-plotly-plot").evaluate_all("fs => fs.filter(f => f.offsetHeight > 0).length")
+    assert figures == 2, figures  # the cell's plot.topology and the switcher's, from its static copy
