@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import ipywidgets as w
 import pandas as pd
 
 from .. import parse, plot
 from ..errors import InvalidInput, LabError
+from ..waiting import wait_for
 from ._base import LabWidget, figure_html, show, table_html
 
 MODES = ("IPIP", "Direct", "CrossSubnet", "VXLAN")
@@ -176,26 +176,27 @@ class ModeSwitcher(LabWidget):
         out = self._patch(SPECS[mode])
         self._read_pool()
         self.progress.bar_style, self.progress.value = "info", 0
-        deadline = time.monotonic() + timeout
-        last = None
-        while True:
+        seen: dict = {"routes": None}
+
+        def follow():  # one look at the route table: shows it, says whether it is the new mode's
             paths = self.lab.pod_routes(self.node)
             good, total = converged(paths, mode, self.lab.topology, self.node, blocks)
             self.progress.max, self.progress.value = max(total, 1), good
             routes = tuple(paths.route)
-            if routes != last:  # the table (and the picture) only when the routes changed
+            if routes != seen["routes"]:  # the table (and the picture) only when the routes changed
                 self._show_paths(paths, figure=good == total)
-                last = routes
+                seen["routes"] = routes
+            seen.update(paths=paths, good=good, total=total)
             self.say("wait", f"{out.strip()}; waiting for {self.node}'s routes: {good} of {total} blocks "
                              f"routed as {mode} routes them")
-            if total and good == total:
-                break
-            if time.monotonic() > deadline:
-                self.progress.bar_style = "danger"
-                self._show_paths(paths, figure=True)
-                raise LabError(f"{self.node}'s routes did not follow {mode} within {timeout:.0f} s: "
-                               f"{good} of {total} blocks routed as expected")
-            time.sleep(0.2)  # poll interval while waiting for the state, not a fixed wait
+            return bool(total) and good == total
+
+        if not wait_for(follow, timeout=timeout, interval=0.2):
+            self.progress.bar_style = "danger"
+            self._show_paths(seen["paths"], figure=True)
+            raise LabError(f"{self.node}'s routes did not follow {mode} within {timeout:.0f} s: "
+                           f"{seen['good']} of {seen['total']} blocks routed as expected")
+        paths, good = seen["paths"], seen["good"]
         self.progress.bar_style = "success"
         kinds = ", ".join(sorted(set(paths[paths.kind != "local"].dev.dropna())))
         self.say("ok", f"{mode}: {good} blocks of other nodes routed via {kinds}")

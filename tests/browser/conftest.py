@@ -12,6 +12,8 @@ import pytest
 from .harness import CHROMIUM, chromium
 
 REPO = Path(__file__).resolve().parents[2]
+# the fixture notebooks are run by these tests in a browser, on a backend they choose: not by nbval
+collect_ignore_glob = ["fixtures/*"]
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -204,3 +204,18 @@ def test_display_leaves_the_widget_view_and_a_static_copy(replay, monkeypatch):
     assert base.STATIC_CLASS in page and f":has(.{base.WIDGET_CLASS})" in page
     assert "tunl0" in page and "plotly-graph-div" in page and "default-ipv4-ippool" in page
     assert base.WIDGET_CLASS in m._dom_classes
+
+
+def test_routes_that_never_follow_the_switch_are_reported(replay, monkeypatch):
+    m = ModeSwitcher(replay)
+    m.live = True
+    stuck = m.paths  # IPIP routes, whatever the pool says
+    monkeypatch.setattr(replay, "pod_routes", lambda node, routes=None: stuck)
+    pools = ("NAME                  CIDR            NAT    IPIPMODE   VXLANMODE   DISABLED   DISABLEBGPEXPORT   SELECTOR\n"
+             "default-ipv4-ippool   172.16.0.0/16   true   Never      Always      false      false              all()\n")
+    monkeypatch.setattr(replay, "calicoctl", lambda args, **kw: "Successfully patched 1 'IPPool' resource\n"
+                        if args.startswith("patch") else pools)
+    with pytest.raises(kanslab.LabError, match="did not follow VXLAN within 0 s: 0 of 3 blocks"):
+        m.switch("VXLAN", timeout=0.3)
+    assert m.progress.bar_style == "danger" and m.progress.value == 0
+    assert m.mode.value == "VXLAN"  # the pool did change: the control says so
