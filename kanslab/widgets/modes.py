@@ -231,7 +231,10 @@ class ModeSwitcher(LabWidget):
             if len(pk) else None
         show(self.capture_out, pk[cols], *([self._flows] if self._flows is not None else []))
         encaps = ", ".join(sorted(set(pk.encap))) if len(pk) else "nothing"
-        self.say("ok", f"{len(pk)} packets on {self.node}'s {topo.node(self.node).nic}: {encaps}")
+        asked, answered = (int((pk.icmp_type == t).sum()) if len(pk) else 0 for t in (8, 0))
+        self.say("ok" if answered else "error",
+                 f"{len(pk)} packets on {self.node}'s {topo.node(self.node).nic} ({encaps}): {asked} echo requests, "
+                 f"{answered} replies")
 
     # -- static copy ----------------------------------------------------------------------------
     def static_parts(self) -> list[str]:
