@@ -11,6 +11,14 @@ from kanslab.widgets.policy import EXAMPLE
 
 pytestmark = pytest.mark.lab
 
+CALICO_BAD_SELECTOR = """\
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: {name: broken-selector}
+spec:
+  selector: app ==
+  types: [Ingress]
+"""
 PODS = ["default/webpod1", "default/webpod2", "default/webpod3"]
 
 
@@ -46,11 +54,13 @@ def test_policy_playground_apply_delete_and_invalid_yaml(lab, web_pods):
         assert p.after.sum().sum() == 3 and len(p.diff) == 6 and not p.diff.after.any()
         policies = lab.kubectl("get networkpolicy -n default -o yaml")
         for bad, says in (("kind: [broken", "YAML"),
-                          (EXAMPLE.replace("[Ingress]", "[Sideways]"), 'Unsupported value: "Sideways"')):
+                          (EXAMPLE.replace("[Ingress]", "[Sideways]"), 'Unsupported value: "Sideways"'),
+                          (CALICO_BAD_SELECTOR, "selector")):
             p.editor.value = bad
             p.apply_button.click()
             assert says in text(p) and "Traceback" not in text(p)
             assert lab.kubectl("get networkpolicy -n default -o yaml") == policies  # nothing changed
+            assert "broken-selector" not in lab.calicoctl("get globalnetworkpolicy")
         p.editor.value = EXAMPLE
         p.delete_button.click()
         assert "deleted" in text(p) and p.after.values.all() and len(p.diff) == 6
