@@ -142,6 +142,7 @@ class Notebook:
         self.page, self.server, self.path = page, server, path
 
     def open(self, timeout: float = 120) -> "Notebook":
+        self._opened_mtime = (self.server.root / self.path).stat().st_mtime_ns
         self.page.goto(self.server.lab_url(self.path))
         self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout * 1000)
         # the kernel has started and is connected: its name is in the toolbar and it is idle
@@ -186,11 +187,10 @@ class Notebook:
     def save(self, timeout: float = 30) -> dict:
         """Save from the browser (File > Save) and return the saved notebook's JSON."""
         file = self.server.root / self.path
-        before = file.stat().st_mtime_ns
         self.page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
         self.page.keyboard.press("Control+s")
         deadline = time.monotonic() + timeout
-        while file.stat().st_mtime_ns == before:
+        while file.stat().st_mtime_ns == self._opened_mtime:  # (an autosave may have saved it already)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"JupyterLab did not save {file}")
             time.sleep(0.2)
