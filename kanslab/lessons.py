@@ -1,0 +1,118 @@
+"""What the chapters share, so that their cells show networking rather than plumbing (d2l-style):
+`expect` (a check cell in one line), and the few helpers chapters 01-05 used to define themselves.
+
+Everything here goes through the public `Lab` API, so it runs the same on every backend."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+from .errors import CommandError, InvalidInput
+from .waiting import wait_for
+
+
+class ExpectationFailed(AssertionError):
+    """What the text claims is not what the lab shows (an AssertionError, so nbval and pytest fail)."""
+
+
+def expect(condition, what: str, detail=None) -> bool:
+    """Print "✓ <what>" when `condition` holds; raise ExpectationFailed naming it (and `detail`) otherwise.
+
+    `condition` may be a callable: it is then polled with `wait_for` (a state that converges, never a
+    fixed sleep), up to 20 seconds."""
+    ok = wait_for(condition) if callable(condition) else condition
+    if hasattr(ok, "all") and not isinstance(ok, bool):  # a pandas/numpy truth table: every cell must hold
+        ok = bool(ok.all().all()) if hasattr(ok.all(), "all") else bool(ok.all())
+    if not ok:
+        raise ExpectationFailed(f"✗ {what}" + (f"\n{detail}" if detail is not None else ""))
+    print(f"✓ {what}")
+    return True
+
+
+# --- pods ---------------------------------------------------------------------------------------------
+
+IP_ADDRS, HW_ADDR = "cni.projectcalico.org/ipAddrs", "cni.projectcalico.org/hwAddr"
+
+
+def pod_manifest(name: str, node: str, ip: str | None = None, mac: str | None = None, labels: dict | None = None,
+                 namespace: str = "default", image: str = "traefik/whoami") -> dict:
+    """A pod on `node`, with Calico's IPAM annotations when `ip` / `mac` are given (the MAC goes in
+    cni.projectcalico.org/hwAddr; the write-up's `.../mac` is read by nothing)."""
+    annotations = {}
+    if ip:
+        annotations[IP_ADDRS] = json.dumps([ip])  # a JSON list, at most one IPv4 and one IPv6 address
+    if mac:
+        annotations[HW_ADDR] = mac
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {}),
+                         "annotations": annotations},
+            "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0,
+                     "containers": [{"name": "container", "image": image}]}}
+
+
+def phase(lab, name: str):
+    """The pod's phase (Running, Pending, ...), None when there is no such pod."""
+    return lab.pods().set_index("name").phase.get(name)
+
+
+def eth0(lab, pod: str) -> dict:
+    """The pod's eth0 as `ip -j` reports it: ip, mac, mtu."""
+    link = json.loads(lab.exec(pod, "ip -j link show eth0"))[0]
+    addr = json.loads(lab.exec(pod, "ip -j -4 addr show eth0"))[0]["addr_info"][0]
+    return {"pod": pod, "ip": addr["local"], "mac": link["address"], "mtu": link["mtu"]}
+
+
+def try_start(lab, manifest: dict, timeout: float = 20) -> dict:
+    """Create a pod; did it start? The embedded lab refuses at apply, a real cluster leaves it
+    ContainerCreating with a FailedCreatePodSandBox event: both come back as `message`."""
+    name = manifest["metadata"]["name"]
+    try:
+        lab.apply(manifest)
+    except CommandError as e:
+        return {"pod": name, "started": False, "message": e.stderr.strip()}
+    if wait_for(lambda: phase(lab, name) == "Running", timeout=timeout):
+        return {"pod": name, "started": True, "message": ""}
+    events = lab.kubectl(f"get events --field-selector involvedObject.name={name} "
+                         "-o jsonpath='{.items[*].message}'", check=False)
+    return {"pod": name, "started": False, "message": f"phase {phase(lab, name)}: {events}"}
+
+
+# --- IPAM ---------------------------------------------------------------------------------------------
+
+def free_ip(lab, cidr: str, start: int = 0) -> str:
+    """The first address of `cidr`, from its `start`-th on, that IPAM has not assigned (earlier chapters'
+    pods may hold some, and a pin on a taken address fails)."""
+    for addr in list(ipaddress.ip_network(cidr))[start:]:
+        if lab.calicoctl(f"ipam show --ip={addr}").strip().endswith("is not assigned"):
+            return str(addr)
+    raise InvalidInput(f"no free address in {cidr} from its {start}th on")
+
+
+def block_of(lab) -> dict[str, str]:
+    """{node: its pod block}, from the blackhole route each node keeps for its own block(s)."""
+    from .parse import ip_route
+
+    out = {}
+    for n in lab.topology.nodes:
+        for dst in ip_route(lab.sh(n.name, "ip -j route show type blackhole")).dst:
+            out.setdefault(n.name, dst)
+    return out
+
+
+# --- packets --------------------------------------------------------------------------------------------
+
+def ping_capture(lab, src: str, dst_ip: str, host: str = "router", bpf: str = "", count: int = 2):
+    """Capture on `host` while pod `src` pings `dst_ip`: the packets as a DataFrame (outer and inner headers)."""
+    with lab.capture(host, bpf=bpf, count=20, seconds=15) as cap:
+        lab.exec(src, f"ping -c {count} -W 2 {dst_ip}", check=False)
+    return cap.packets
+
+
+def refused(fn, *args, **kwargs) -> str | None:
+    """Run `fn`; the error's text when a lab command refused it (CommandError), None when it went through."""
+    try:
+        fn(*args, **kwargs)
+    except CommandError as e:
+        return (e.stderr or str(e)).strip()
+    return None
