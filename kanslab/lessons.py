@@ -116,3 +116,33 @@ def refused(fn, *args, **kwargs) -> str | None:
     except CommandError as e:
         return (e.stderr or str(e)).strip()
     return None
+
+
+# --- BGP ------------------------------------------------------------------------------------------------
+
+def bgp_sessions(lab):
+    """Every BGP session of the lab, one row per side: local, peer (address), kind (mesh | router),
+    established, pfx_received / pfx_sent (the router's view; NA for the node-to-node mesh).
+    Nodes from BIRD (`birdcl show protocols`), the router from FRR (`show bgp summary json`)."""
+    import pandas as pd
+
+    from .parse import bird_protocols, frr_bgp_summary
+
+    router = lab.topology.router.name
+    rows = []
+    for n in lab.topology.nodes:
+        for p in bird_protocols(lab.sh(n.name, "birdcl show protocols", check=False) or "").itertuples():
+            if p.proto != "BGP":
+                continue
+            peer = ".".join(p.name.split("_")[1:5])  # Mesh_192_168_10_101 / Global_192_168_10_254 / Node_...
+            rows.append({"local": n.name, "peer": peer, "kind": "mesh" if p.name.startswith("Mesh_") else "router",
+                         "established": p.info.startswith("Established"), "pfx_received": pd.NA, "pfx_sent": pd.NA})
+    try:
+        summary = frr_bgp_summary(lab.sh(router, "vtysh -c 'show bgp summary json'", check=False))
+    except Exception:  # noqa: BLE001 - no BGP neighbour yet: FRR prints no peers table
+        summary = None
+    if summary is not None:
+        for s in summary.itertuples():
+            rows.append({"local": router, "peer": s.neighbor, "kind": "router", "established": bool(s.established),
+                         "pfx_received": s.pfxrcd, "pfx_sent": s.pfxsnt})
+    return pd.DataFrame(rows, columns=["local", "peer", "kind", "established", "pfx_received", "pfx_sent"])
