@@ -146,3 +146,26 @@ def bgp_sessions(lab):
             rows.append({"local": router, "peer": s.neighbor, "kind": "router", "established": bool(s.established),
                          "pfx_received": s.pfxrcd, "pfx_sent": s.pfxsnt})
     return pd.DataFrame(rows, columns=["local", "peer", "kind", "established", "pfx_received", "pfx_sent"])
+
+
+# --- metrics --------------------------------------------------------------------------------------------
+
+def scrape(lab, ip: str, port: int = 9091, via: str = "k8s-m") -> str:
+    """`curl -s http://<ip>:<port>/metrics`, asked from `via` as the write-up's Prometheus pod would."""
+    return lab.sh(via, f"curl -s --max-time 5 http://{ip}:{port}/metrics", check=False)
+
+
+def curl_exit(lab, ip: str, port: int = 9091, via: str = "k8s-m") -> int:
+    """curl's exit status for `ip`'s metrics page, asked from `via` (0: answered; 7: nothing listens there)."""
+    out = lab.sh(via, f"curl -s -o /dev/null --max-time 5 http://{ip}:{port}/metrics; echo $?", check=False)
+    return int(out.split()[-1])
+
+
+def sample(metrics, metric: str, **labels) -> float:
+    """The one sample of `metric` with these labels in a `parse.prometheus` table."""
+    rows = metrics[metrics.metric == metric]
+    for k, v in labels.items():
+        rows = rows[rows[k] == v]
+    if len(rows) != 1:
+        raise InvalidInput(f"{len(rows)} samples of {metric} {labels or ''}: expected exactly one")
+    return rows.value.item()
