@@ -125,7 +125,7 @@ apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: {name: default-app-policy}
 spec:
-  namespaceSelector: {sel}
+  namespaceSelector: SEL
   types: [Ingress, Egress]
 """
 APP_NS = "has(projectcalico.org/name) && projectcalico.org/name not in {'kube-system', 'calico-system'}"
@@ -181,10 +181,10 @@ spec: {podSelector: {}, policyTypes: [Ingress]}
         passes(lab, "03-monitor-only")
         for ns in ("shop", "ops", "guest"):
             lab.kubectl(f"delete networkpolicy --all -n {ns}")
-        lab.apply(DENY.format(sel="all()"))
+        lab.apply(DENY.replace("SEL", "all()"))
         r = check(lab, "03-calico-default-deny")
         assert not r.passed and "kube-system" in r.message
-        lab.apply(DENY.format(sel=f'"{APP_NS}"'))
+        lab.apply(DENY.replace("SEL", f"\"{APP_NS}\""))
         passes(lab, "03-calico-default-deny")
         lab.apply(SHOP_IN)  # half an exception: the monitor's egress is still denied
         r = check(lab, "03-calico-exception")
