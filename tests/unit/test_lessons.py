@@ -62,3 +62,23 @@ def test_chapter_is_a_lesson(path):
     assert visible_asserts == []
     quiz = [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("## Quiz")]
     assert quiz and quiz[0].source.count("<details>") >= 3
+
+
+def test_bgp_figure_draws_each_session_once_with_the_router_prefixes():
+    from kanslab import plot
+    from kanslab.topology import load_topology
+
+    topo = load_topology("kans3")
+    ips = {n.name: n.ip for n in topo.nodes}
+    rows = [{"local": a, "peer": ips[b], "kind": "mesh", "established": True, "pfx_received": pd.NA, "pfx_sent": pd.NA}
+            for a in ips for b in ips if a != b]
+    rows += [{"local": n, "peer": "192.168.10.254", "kind": "router", "established": n != "k8s-w0",
+              "pfx_received": pd.NA, "pfx_sent": pd.NA} for n in ips]
+    rows += [{"local": "router", "peer": ip, "kind": "router", "established": n != "k8s-w0",
+              "pfx_received": 1, "pfx_sent": 2} for n, ip in ips.items()]
+    fig = plot.bgp(topo, pd.DataFrame(rows))
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert len(lines) == 6 + 4  # the mesh among four nodes, and one line per node to the router
+    down = [t for t in lines if t.line.dash == "dot"]
+    assert len(down) == 1 and "k8s-w0" in down[0].hovertext
+    assert sorted(a.text for a in fig.layout.annotations if a.text.startswith("↑")) == ["↑1 ↓2"] * 3
