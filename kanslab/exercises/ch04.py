@@ -10,6 +10,7 @@ from ._common import node_ip
 from .registry import Result, exercise
 
 CHAPTER = "04-ipam"
+NODE = "k8s-w2"  # 04-static-mac's node
 IP_ADDRS, HW_ADDR = "cni.projectcalico.org/ipAddrs", "cni.projectcalico.org/hwAddr"
 
 
@@ -79,19 +80,20 @@ def borrow(lab) -> Result:
                         f"reaches it by a /32 via {w0}, longer than k8s-w2's /24.")
 
 
-@exercise("04-static-mac", CHAPTER, "Pin a pod's IP and MAC, the annotations done right")
+@exercise("04-static-mac", CHAPTER, "Pin a pod's IP and MAC on k8s-w2, the annotations done right")
 def static_mac(lab) -> Result:
     pods = _pods(lab)
     seed_style = [_key(p) for p in pods if "cni.projectcalico.org/mac" in (p["metadata"].get("annotations") or {})
                   and HW_ADDR not in (p["metadata"].get("annotations") or {})]
+    # on k8s-w2: the chapter's own demonstration (static-pod, on k8s-w1) must not pass it for the student
     both = [p for p in pods if _pinned(p) and HW_ADDR in (p["metadata"].get("annotations") or {})
-            and p.get("status", {}).get("phase") == "Running"]
+            and p.get("status", {}).get("phase") == "Running" and p["spec"].get("nodeName") == NODE]
     if not both:
         if seed_style:
             return Result(False, f"{', '.join(seed_style)} carries the write-up's `cni.projectcalico.org/mac`, which "
                                  "nothing reads. Hint: the section above names the annotation Calico's CNI reads.")
-        return Result(False, "no running pod pins both its address and its MAC. Hint: two annotations, one JSON list "
-                             "and one plain MAC.")
+        return Result(False, f"no running pod on {NODE} pins both its address and its MAC. Hint: two annotations, one "
+                             "JSON list and one plain MAC, and an address of that node's block.")
     problems = []
     for p in both:
         want_ip, want_mac = _pinned(p)[0], p["metadata"]["annotations"][HW_ADDR].lower()
