@@ -84,7 +84,7 @@ def borrow(lab) -> Result:
 def static_mac(lab) -> Result:
     pods = _pods(lab)
     seed_style = [_key(p) for p in pods if "cni.projectcalico.org/mac" in (p["metadata"].get("annotations") or {})
-                  and HW_ADDR not in (p["metadata"].get("annotations") or {})]
+                  and HW_ADDR not in (p["metadata"].get("annotations") or {}) and p["spec"].get("nodeName") == NODE]
     # on k8s-w2: the chapter's own demonstration (static-pod, on k8s-w1) must not pass it for the student
     both = [p for p in pods if _pinned(p) and HW_ADDR in (p["metadata"].get("annotations") or {})
             and p.get("status", {}).get("phase") == "Running" and p["spec"].get("nodeName") == NODE]
