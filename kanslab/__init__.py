@@ -13,7 +13,8 @@ from .errors import (
     ReplayMismatch,
 )
 from .lab import Lab, connect
+from .lessons import expect
 from .waiting import wait_for
 
-__all__ = ["connect", "Lab", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
+__all__ = ["connect", "Lab", "expect", "wait_for", "KanslabError", "CommandError", "ParseError", "InvalidInput", "NotFound",
            "NotSupported", "LabError", "ReplayMismatch", "exercises", "__version__"]

@@ -324,6 +324,12 @@ class Lab:
 
         return injected(self)
 
+    def expect(self, condition, what: str, detail=None) -> bool:
+        """A check cell in one line: print "✓ <what>" or fail naming it (kanslab.lessons.expect)."""
+        from .lessons import expect
+
+        return expect(condition, what, detail)
+
     def pod_ip(self, pod: str) -> str:
         ns, _, name = pod.rpartition("/")
         out = self.kubectl(f"get pod {name} -n {ns or 'default'} -o json")

@@ -12,7 +12,7 @@ from .registry import _REGISTRY, Result, exercise  # noqa: F401  (exercise: the 
 
 
 def _load_all() -> None:
-    from . import ch06, ch07  # noqa: F401  (register their exercises)
+    from . import ch01, ch02, ch03, ch04, ch05, ch06, ch07  # noqa: F401  (they register their exercises)
 
 
 def list():  # noqa: A001 - the public name issue 12 asks for

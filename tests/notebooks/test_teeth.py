@@ -26,7 +26,7 @@ def test_ipip_check_fails_when_tunnel_routes_are_not_programmed(monkeypatch):
     idx = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and CHECK in c.source)
     # what a Felix that forgot IPIP routes would leave: k8s-w1 without its tunl0 routes
     sabotage = nbformat.v4.new_code_cell(
-        "for r in routes('k8s-w1').itertuples():\n"
+        "for r in lab.routes('k8s-w1').itertuples():\n"
         "    if r.dev == 'tunl0':\n"
         "        lab.sh('k8s-w1', f'ip route del {r.dst} dev tunl0')\n"
         "text = lab.sh('k8s-w1', \"route -n | egrep '(Destination|tunl0)'\")\n"
