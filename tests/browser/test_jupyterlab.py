@@ -66,21 +66,13 @@ def test_fixture_on_replay(page, workdir):
                                 .get_attribute("class") or "")
 
 
-def _uses_widgets(chapter: str) -> bool:
-    text = (REPO / "notebooks" / f"{chapter}.ipynb").read_text()
-    return "widgets." in text or "ModeSwitcher" in text or "BGPPanel" in text or "PolicyPlayground" in text
-
-
 # issue 12's acceptance: (chapter, backend, at least N figures, at least M widgets)
 CHAPTERS = [("01-modes", "local", 5, 1), ("03-policy", "local", 2, 1), ("02-bgp-frr", "replay", 2, 1)]
 
 
 @pytest.mark.timeout(1200)
 @pytest.mark.parametrize(("chapter", "backend", "figures", "widgets"), [
-    pytest.param(*c, id=c[0], marks=pytest.mark.skipif(
-        not _uses_widgets(c[0]), reason=f"notebooks/{c[0]}.ipynb has no kanslab.widgets cell yet (issue 12: the "
-                                        "lessons branch adds it); remove this skipif once it has"))
-    for c in CHAPTERS])
+    pytest.param(*c, id=c[0]) for c in CHAPTERS])
 def test_chapter(page, workdir, request, chapter, backend, figures, widgets):
     env = {"KANSLAB_BACKEND": backend}
     lab = None
