@@ -433,3 +433,6 @@ def test_router_sees_the_targets_up_through_the_nodeport(lab):
     assert felix == sorted(f"{n.ip}:9091" for n in lab.topology.nodes)
     kc = [t["labels"]["instance"] for t in targets if t["labels"]["job"] == "kube_controllers_metrics"]
     assert len(kc) == 1 and kc[0].endswith(":9094")
+    # Prometheus names a localhost target by its own hostname: the pod's, as in a container
+    (own,) = [t for t in targets if t["labels"]["job"] == "prometheus"]
+    assert own["globalUrl"] == "http://prometheus-pod:9090/metrics"

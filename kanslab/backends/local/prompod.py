@@ -1,4 +1,4 @@
-"""prom/prometheus pods run Debian's prometheus in the pod's network namespace.
+"""prom/prometheus pods run Debian's prometheus in the pod's network and UTS namespaces (its hostname).
 
 The config is the one the pod's container would read (emulator/prom_pod.py: the mounted ConfigMap,
 or the image's own), with each `kubernetes_sd_configs` rewritten into `http_sd_configs`
@@ -23,9 +23,24 @@ import yaml
 from ...emulator import k8s_sd, prom_pod
 from ...emulator.datastore import KINDS
 from ...errors import InvalidInput, LabError
+from . import mntns
 from .metrics import MetricsServer
+from .record import is_mountpoint
 
 SD_PORT = 19090  # on the pod's loopback only
+
+
+def in_pod_argv(names, netns: str) -> list[str]:
+    """Prometheus in the pod's network and UTS namespaces. The UTS one gives it the pod's hostname, as in
+    a container: Prometheus's default --web.external-url is http://<os.Hostname()>:<port>/
+    (cmd/prometheus/main.go computeExternalURL), which /api/v1/targets shows as the `globalUrl` of a
+    localhost target (http://prometheus-pod:9090/metrics, not the machine's name). Not the pod's mount
+    namespace: the config and TSDB it reads live in the lab's state dir, which the pod's /run hides.
+    A pod without a UTS namespace file (a lab made before them): the network namespace alone."""
+    _, uts = mntns.ns_files(names, netns)
+    if is_mountpoint(uts):
+        return ["nsenter", f"--net=/run/netns/{netns}", f"--uts={uts}", "--"]
+    return ["ip", "netns", "exec", netns]
 
 
 class PrometheusPods:
@@ -63,7 +78,7 @@ class PrometheusPods:
         self.server.sync({sd_key: ("127.0.0.1", SD_PORT)})
         if not any(f.startswith("--web.listen-address") for f in passed):
             passed.append(f"--web.listen-address={prom_pod.DEFAULT_LISTEN}")
-        argv = ["ip", "netns", "exec", netns, exe, f"--config.file={d / 'prometheus.yml'}",
+        argv = [*in_pod_argv(self.names, netns), exe, f"--config.file={d / 'prometheus.yml'}",
                 f"--storage.tsdb.path={d / 'data'}", *passed]
         log = open(d / "prometheus.log", "w")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True,
