@@ -407,6 +407,12 @@ def test_monitoring_manifests_apply_verbatim(lab):
     assert outs[8] == "service/prometheus-dashboard-svc created\n"
     # not in the write-up: the pod must be Ready before its dashboard answers
     run(lab, "k8s-m", "kubectl wait --for=condition=Ready pod/prometheus-pod -n calico-monitoring --timeout=90s")
+    # the container reads the ConfigMap's key at the volumeMount's path and subPath (bash turned the
+    # unquoted here-document's `$1` into nothing, as on a real cluster)
+    stored = lab.sh("k8s-m", "kubectl get cm prometheus-config -n calico-monitoring -o jsonpath='{.data.prometheus\\.yml}'")
+    assert "    replacement: \n    action: keep" in stored
+    assert lab.sh("k8s-m", "kubectl exec -n calico-monitoring prometheus-pod -- cat /etc/prometheus/prometheus.yml") \
+        == stored
 
 
 def _jobs_up(text: str | None) -> dict[str, set[str]] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,20 @@ def in_pod_argv(names, netns: str) -> list[str]:
     return ["ip", "netns", "exec", netns]
 
 
+def show_config_in_pod(names, netns: str, path: str, text: str) -> bool:
+    """The container's config file as kubelet mounts it: TEXT (the ConfigMap key, verbatim) at PATH in the pod's mount namespace, so `kubectl exec ... -- cat` shows it, not Debian's
+    /etc/prometheus/prometheus.yml. Written through the pod's /etc overlay (its upper layer is in the
+    state dir); a path outside /etc, or a pod without a mount namespace, would reach the machine's own
+    files, so it is left alone (False)."""
+    mnt, _ = mntns.ns_files(names, netns)
+    path = posixpath.normpath(path)
+    if not path.startswith("/etc/") or not is_mountpoint(mnt):
+        return False
+    subprocess.run([*mntns.enter_argv(names, netns, netns), "sh", "-ec", 'mkdir -p "${1%/*}" && cat > "$1"',
+                    "sh", path], input=text, text=True, capture_output=True, check=True)
+    return True
+
+
 class PrometheusPods:
     def __init__(self, lab, names, rec, server: MetricsServer):
         self.lab, self.names, self.rec, self.server = lab, names, rec, server
@@ -66,13 +81,16 @@ class PrometheusPods:
         self.rec.add("dir", path=str(d))
         (d / "data").mkdir(parents=True, exist_ok=True)
         container = prom_pod.prometheus_container(pod)
-        _, passed = prom_pod.flags(container)
+        config_path, passed = prom_pod.flags(container)
+        text = prom_pod.config_text(pod, self._configmap)
         try:
-            cfg = yaml.safe_load(prom_pod.config_text(pod, self._configmap)) or {}
+            cfg = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise InvalidInput(f"pod {ns}/{name}: prometheus.yml is not YAML: {e}") from None
         cfg = k8s_sd.rewrite(cfg, f"http://127.0.0.1:{SD_PORT}/sd", default_namespace=ns)
         (d / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        if prom_pod.config_source(pod, container, config_path) is not None:  # the image's own: not known verbatim
+            show_config_in_pod(self.names, netns, config_path, text)
         sd_key = f"prom-sd {key}"
         self.server.extra[sd_key] = (netns, self._sd)
         self.server.sync({sd_key: ("127.0.0.1", SD_PORT)})
