@@ -5,7 +5,7 @@ Why not a library: kubectl's dialect is not standard JSONPath (templates mixing 
 Python packages implement RFC-style JSONPath, so an adapter would be as long as this.
 
 Supported: `{.a.b}`, `{.items[*].spec.podCIDR}`, `[n]`, `[-1]`, `[*]`, `['key.with.dots']`,
-filters `[?(@.type=="InternalIP")]` (== and !=), `{range .items[*]}...{end}`, string literals
+`{.key\\.with\\.dots}`, filters `[?(@.type=="InternalIP")]` (== and !=), `{range .items[*]}...{end}`, string literals
 `{"\\n"}`, and plain text between expressions. Maps and lists print as compact JSON.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidInput
 
 _STEP = re.compile(r"""
-    \.(?P<key>[A-Za-z0-9_\-$/]+)
+    \.(?P<key>(?:[A-Za-z0-9_\-$/]|\\.)+)
   | \[(?P<idx>-?\d+)\]
   | \[(?P<star>\*)\]
   | \.(?P<dotstar>\*)
@@ -81,7 +81,9 @@ def _walk(values: list[Any], steps: list[re.Match]) -> list[Any]:
         nxt = []
         for v in values:
             if m.group("key") is not None or m.group("qkey") is not None:
-                key = m.group("key") or m.group("qkey")
+                # client-go's parseField: a backslash escapes the next character, then backslashes go
+                # (`{.data.prometheus\.yml}` is the key "prometheus.yml")
+                key = (m.group("key") or "").replace("\\", "") or m.group("qkey")
                 if isinstance(v, dict) and key in v:
                     nxt.append(v[key])
             elif m.group("idx") is not None:

@@ -1,4 +1,4 @@
-"""prom/prometheus pods run Debian's prometheus in the pod's network namespace.
+"""prom/prometheus pods run Debian's prometheus in the pod's network and UTS namespaces (its hostname).
 
 The config is the one the pod's container would read (emulator/prom_pod.py: the mounted ConfigMap,
 or the image's own), with each `kubernetes_sd_configs` rewritten into `http_sd_configs`
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import shutil
 import signal
 import subprocess
@@ -23,9 +24,38 @@ import yaml
 from ...emulator import k8s_sd, prom_pod
 from ...emulator.datastore import KINDS
 from ...errors import InvalidInput, LabError
+from . import mntns
 from .metrics import MetricsServer
+from .record import is_mountpoint
 
 SD_PORT = 19090  # on the pod's loopback only
+
+
+def in_pod_argv(names, netns: str) -> list[str]:
+    """Prometheus in the pod's network and UTS namespaces. The UTS one gives it the pod's hostname, as in
+    a container: Prometheus's default --web.external-url is http://<os.Hostname()>:<port>/
+    (cmd/prometheus/main.go computeExternalURL), which /api/v1/targets shows as the `globalUrl` of a
+    localhost target (http://prometheus-pod:9090/metrics, not the machine's name). Not the pod's mount
+    namespace: the config and TSDB it reads live in the lab's state dir, which the pod's /run hides.
+    A pod without a UTS namespace file (a lab made before them): the network namespace alone."""
+    _, uts = mntns.ns_files(names, netns)
+    if is_mountpoint(uts):
+        return ["nsenter", f"--net=/run/netns/{netns}", f"--uts={uts}", "--"]
+    return ["ip", "netns", "exec", netns]
+
+
+def show_config_in_pod(names, netns: str, path: str, text: str) -> bool:
+    """The container's config file as kubelet mounts it: TEXT (the ConfigMap key, verbatim) at PATH in the pod's mount namespace, so `kubectl exec ... -- cat` shows it, not Debian's
+    /etc/prometheus/prometheus.yml. Written through the pod's /etc overlay (its upper layer is in the
+    state dir); a path outside /etc, or a pod without a mount namespace, would reach the machine's own
+    files, so it is left alone (False)."""
+    mnt, _ = mntns.ns_files(names, netns)
+    path = posixpath.normpath(path)
+    if not path.startswith("/etc/") or not is_mountpoint(mnt):
+        return False
+    subprocess.run([*mntns.enter_argv(names, netns, netns), "sh", "-ec", 'mkdir -p "${1%/*}" && cat > "$1"',
+                    "sh", path], input=text, text=True, capture_output=True, check=True)
+    return True
 
 
 class PrometheusPods:
@@ -51,19 +81,22 @@ class PrometheusPods:
         self.rec.add("dir", path=str(d))
         (d / "data").mkdir(parents=True, exist_ok=True)
         container = prom_pod.prometheus_container(pod)
-        _, passed = prom_pod.flags(container)
+        config_path, passed = prom_pod.flags(container)
+        text = prom_pod.config_text(pod, self._configmap)
         try:
-            cfg = yaml.safe_load(prom_pod.config_text(pod, self._configmap)) or {}
+            cfg = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise InvalidInput(f"pod {ns}/{name}: prometheus.yml is not YAML: {e}") from None
         cfg = k8s_sd.rewrite(cfg, f"http://127.0.0.1:{SD_PORT}/sd", default_namespace=ns)
         (d / "prometheus.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+        if prom_pod.config_source(pod, container, config_path) is not None:  # the image's own: not known verbatim
+            show_config_in_pod(self.names, netns, config_path, text)
         sd_key = f"prom-sd {key}"
         self.server.extra[sd_key] = (netns, self._sd)
         self.server.sync({sd_key: ("127.0.0.1", SD_PORT)})
         if not any(f.startswith("--web.listen-address") for f in passed):
             passed.append(f"--web.listen-address={prom_pod.DEFAULT_LISTEN}")
-        argv = ["ip", "netns", "exec", netns, exe, f"--config.file={d / 'prometheus.yml'}",
+        argv = [*in_pod_argv(self.names, netns), exe, f"--config.file={d / 'prometheus.yml'}",
                 f"--storage.tsdb.path={d / 'data'}", *passed]
         log = open(d / "prometheus.log", "w")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True,
