@@ -110,6 +110,7 @@ class Agent:
             self._start_due_pods(ds)
             views = node_views(ds, [n.name for n in self.topo.nodes], self.topo)  # one snapshot, shared reads
             self.states.update(views)
+            self.timings["views"] = time.monotonic() - t0
             self._reconcile_pods(pods_by_node(views), ds)
             # only nodes whose view changed are programmed, in batches of parallel workers (the work is
             # `ip`, iptables-restore and birdc processes): a lab of 100 nodes reconciles in seconds
@@ -124,7 +125,9 @@ class Agent:
                 switched = [name for name, reloaded in zip(changed, done, strict=True)
                             if reloaded and _pool_routing(old_views.get(name)) != _pool_routing(views[name])]
                 list(pool.map(self._settle_routes, switched))
+            t1 = time.monotonic()
             self._reconcile_services(ds)
+            self.timings["services"] = time.monotonic() - t1
             self.timings["total"] = time.monotonic() - t0
             print(f"reconcile: {len(changed)} nodes programmed; seconds "
                   + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items()), file=sys.stderr, flush=True)
@@ -132,24 +135,23 @@ class Agent:
 
     def _program_node(self, name: str, view: NodeView) -> bool:
         """One node's dataplane and BIRD config; True when its running BIRD was told to reload."""
-        with self.node_locks[name]:
-            t = [time.monotonic()]
-            self._reconcile_mtu(name)  # Felix restarts (and recomputes the MTU) when the encapsulation changes
-            routing = _routing_key(view)
-            # a label, a BGPPeer or the mesh setting leaves tunnels and routes as they are (BIRD's new
-            # sessions bring their routes through table 200, which the watcher syncs)
-            if self.routing.get(name) != routing:
+        t = [time.monotonic()]
+        self._reconcile_mtu(name)  # Felix restarts (and recomputes the MTU) when the encapsulation changes
+        routing = _routing_key(view)
+        # a label, a BGPPeer or the mesh setting leaves tunnels and routes as they are (BIRD's new
+        # sessions bring their routes through table 200, which the watcher syncs); only then is the
+        # node's lock needed: the watcher's syncs, busy while sessions close, must not hold the rest up
+        if self.routing.get(name) != routing:
+            with self.node_locks[name]:
                 self._reconcile_tunnels(name)
                 t.append(time.monotonic())
                 self._sync_routes(name)
-                self.routing[name] = routing
-            else:
-                t.append(time.monotonic())
+            self.routing[name] = routing
+        else:
             t.append(time.monotonic())
-            self._reconcile_iptables(name, view)
-            t.append(time.monotonic())
-        # BIRD's config outside the node's lock: a route sync busy with the churn of closing sessions
-        # must not hold the reconfiguration of the next node back
+        t.append(time.monotonic())
+        self._reconcile_iptables(name, view)
+        t.append(time.monotonic())
         r = self._reconcile_bird(name, bird_node(view))
         t.append(time.monotonic())
         for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t[:-1], t[1:], strict=True):
