@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_start, policy
-from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
+from ...emulator.bird import REMOTE_TABLE, bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, node_views
 from . import iptables_owned, mntns, sshdoor
 from .daemons import birdc, start_bird
@@ -43,6 +43,7 @@ from .node_kernel import (
     kernel_routes,
     mtu_file,
     owned_routes,
+    read_route_tables,
     route_text,
 )
 from .podserver import PodServer
@@ -60,6 +61,7 @@ class Agent:
         self.applied_pods: dict[str, dict] = {}
         self.bird_cfg: dict[str, str] = {}
         self.iptables: dict[str, str] = {}  # rules last restored per node
+        self.iptables_views: dict[str, NodeView] = {}  # the part of each node's view they were made from
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.node_locks = {n.name: threading.Lock() for n in self.topo.nodes}   # one node's routes at a time
         self.routing: dict[str, tuple] = {}   # per node: the part of its view its tunnels and routes follow
@@ -73,6 +75,7 @@ class Agent:
         self.prometheus: subprocess.Popen | None = None
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
+        self.route_syncs = 0   # how often a node's routes were synced (the reconcile log shows it)
         self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
         self.failed_at: dict[str, tuple[int, int]] = {}  # pod uid -> (revision after its failed CNI ADD, try)
         self.start_timer: threading.Timer | None = None
@@ -130,7 +133,8 @@ class Agent:
             self.timings["services"] = time.monotonic() - t1
             self.timings["total"] = time.monotonic() - t0
             print(f"reconcile: {len(changed)} nodes programmed; seconds "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items()), file=sys.stderr, flush=True)
+                  + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items())
+                  + f"; route syncs so far {self.route_syncs}", file=sys.stderr, flush=True)
             return {"ok": True, "revision": ds.revision(), "programmed": len(changed)}
 
     def _program_node(self, name: str, view: NodeView) -> bool:
@@ -311,12 +315,18 @@ class Agent:
 
     def _reconcile_iptables(self, node: str, view: NodeView) -> None:
         """Felix's chains in raw, mangle, nat and filter (natOutgoing, policy), in one `--noflush` restore."""
+        # BGP peers and the mesh setting are no part of Felix's rules: switching a lab of 100 nodes to
+        # route reflection spares 100 renderings
+        key = replace(view, revision=0, bgp_peers=[], mesh_enabled=True)
+        if self.iptables_views.get(node) == key:
+            return
         sets = felix_tables.ipsets(view)
         tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view.pools) + \
             policy.filter_rules(view)
         rules = "\n".join(felix_tables.with_rule_ids(tables)) + "\n"
         restore_sets = felix_tables.ipset_restore(sets)
         if self.iptables.get(node) == restore_sets + rules:
+            self.iptables_views[node] = key
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
         t0 = time.monotonic()
         ns = self.names.host(node)
@@ -327,6 +337,7 @@ class Agent:
             if stale not in sets:
                 run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
+        self.iptables_views[node] = key
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
 
     def _reconcile_services(self, ds) -> None:
@@ -416,12 +427,11 @@ class Agent:
         view, ns = self.states.get(node), self.names.host(node)
         if view is None:
             return
-        # the table exists only once BIRD has put a route in it
-        p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
-        learned = kernel_routes(json.loads(p.stdout or "[]") if p.returncode == 0 else [])
+        self.route_syncs += 1
+        remote, main = read_route_tables(ns, REMOTE_TABLE, "main")
+        learned = kernel_routes(remote)
         vroutes, neigh, fdb = felix.vxlan_routes(view)
         want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
-        main = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]")
         have = set(owned_routes(kernel_routes(main), view))
         lines = sorted(f"route del {route_text(r)}" for r in have - want)
         lines += sorted(f"route replace {route_text(r)}" for r in want - have)
@@ -460,13 +470,17 @@ class Agent:
 
     def _watch_routes(self, node: str) -> None:
         """Sync the node's routes when BIRD changes table 200. A burst of changes (a mesh coming up
-        brings a route per peer) is coalesced: the syncer runs once for every change seen meanwhile."""
+        brings a route per peer) is coalesced: the syncer runs once for every change seen meanwhile,
+        and at most every ROUTE_SYNC_INTERVAL (a lone change is synced at once)."""
         ns = self.names.host(node)
         dirty = threading.Event()
 
         def syncer() -> None:
+            last = 0.0
             while not self.stop.is_set():
                 dirty.wait()
+                self.stop.wait(max(0.0, last + ROUTE_SYNC_INTERVAL - time.monotonic()))
+                last = time.monotonic()
                 dirty.clear()
                 try:
                     self.sync_routes(node)
@@ -484,6 +498,9 @@ class Agent:
 
 
 RECONCILE_WORKERS = 8  # nodes programmed at once
+# a node's routes are synced at most this often while BIRD changes table 200 (a mesh of 100 nodes
+# coming up brings each node 100 routes over seconds; a sync per route cost more CPU than BIRD)
+ROUTE_SYNC_INTERVAL = 0.3
 
 
 def _differs(old: NodeView | None, new: NodeView) -> bool:
