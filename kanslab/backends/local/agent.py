@@ -25,7 +25,7 @@ from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_sta
 from ...emulator.bird import REMOTE_TABLE, bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, node_views
 from . import iptables_owned, mntns, sshdoor
-from .daemons import birdc, start_bird
+from .daemons import bird_configure, birdc, start_bird
 from .dns import ClusterDNS, is_coredns
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .kubeapi_certs import pki_dir
@@ -33,7 +33,7 @@ from .kubeproxy import KubeProxy, wanted_tables
 from .labfiles import pod_hostname, write_pod_files
 from .labinfo import load_lab
 from .metrics import KubeControllersEndpoint, MetricsServer
-from .netns import InNetns, ip_batch, run
+from .netns import InNetns, in_netns, ip_batch, run
 from .network import add_netns
 from .node_kernel import (
     addrs,
@@ -330,12 +330,12 @@ class Agent:
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
         t0 = time.monotonic()
         ns = self.names.host(node)
-        run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
+        run([*in_netns(ns), "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         # only Felix's cali-* chains and jumps: kube-proxy's KUBE-* chains share these tables
         iptables_owned.restore(ns, iptables_owned.tables_of(rules), "cali-", "cali:", leading=True)
         for stale in ("cali40all-hosts-net", "cali40all-vxlan-net"):  # Felix removes them when IPIP/VXLAN goes away
             if stale not in sets:
-                run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
+                run([*in_netns(ns), "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
         self.iptables_views[node] = key
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
@@ -396,7 +396,7 @@ class Agent:
             (d / name).write_text(body)
         reloaded = node in self.bird_cfg or (d / "bird.pid").exists() and _alive(d / "bird.pid")
         if reloaded:
-            birdc(self.names, node, "configure")
+            bird_configure(self.names, node)
         else:
             start_bird(self.names, self.rec, node, self.names.host(node))
         self.bird_cfg[node] = text
@@ -471,15 +471,16 @@ class Agent:
     def _watch_routes(self, node: str) -> None:
         """Sync the node's routes when BIRD changes table 200. A burst of changes (a mesh coming up
         brings a route per peer) is coalesced: the syncer runs once for every change seen meanwhile,
-        and at most every ROUTE_SYNC_INTERVAL (a lone change is synced at once)."""
+        and at most every `route_sync_interval` (a lone change is synced at once)."""
         ns = self.names.host(node)
         dirty = threading.Event()
+        interval = route_sync_interval(len(self.topo.nodes))
 
         def syncer() -> None:
             last = 0.0
             while not self.stop.is_set():
                 dirty.wait()
-                self.stop.wait(max(0.0, last + ROUTE_SYNC_INTERVAL - time.monotonic()))
+                self.stop.wait(max(0.0, last + interval - time.monotonic()))
                 last = time.monotonic()
                 dirty.clear()
                 try:
@@ -498,9 +499,12 @@ class Agent:
 
 
 RECONCILE_WORKERS = 8  # nodes programmed at once
-# a node's routes are synced at most this often while BIRD changes table 200 (a mesh of 100 nodes
-# coming up brings each node 100 routes over seconds; a sync per route cost more CPU than BIRD)
-ROUTE_SYNC_INTERVAL = 0.3
+
+
+def route_sync_interval(nodes: int) -> float:
+    """How often at most a node's routes are synced while BIRD changes table 200: a mesh of 100 nodes
+    coming up brings each node 100 routes over seconds, and a sync per route cost more CPU than BIRD."""
+    return min(0.5, max(0.02, 0.004 * nodes))
 
 
 def _differs(old: NodeView | None, new: NodeView) -> bool:
