@@ -76,6 +76,7 @@ class Agent:
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
         self.route_syncs = 0   # how often a node's routes were synced (the reconcile log shows it)
+        self.synced: dict[str, tuple] = {}  # per node: (view, table 200, main table) its last sync left alone
         self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
         self.failed_at: dict[str, tuple[int, int]] = {}  # pod uid -> (revision after its failed CNI ADD, try)
         self.start_timer: threading.Timer | None = None
@@ -429,6 +430,11 @@ class Agent:
             return
         self.route_syncs += 1
         remote, main = read_route_tables(ns, REMOTE_TABLE, "main")
+        # BIRD replaces a route by deleting and adding it: when the tables read back as the last sync
+        # left them, under the same view, there is nothing to do (most syncs while sessions close)
+        if self.synced.get(node) == (view, remote, main):
+            return
+        self.synced.pop(node, None)
         learned = kernel_routes(remote)
         vroutes, neigh, fdb = felix.vxlan_routes(view)
         want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
@@ -443,6 +449,8 @@ class Agent:
                 subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
         if neigh or fdb or view.vxlan_tunnel_addr:   # no VXLAN here: spare the `ip`/`bridge` runs
             self._sync_vxlan_l2(node, neigh, fdb)
+        elif not lines:
+            self.synced[node] = (view, remote, main)
         self.nexthops[node].update({r.dst: r.via for r in want if r.dev == "tunl0"})
 
     def _sync_vxlan_l2(self, node: str, neigh: list[Neighbour], fdb: list[FdbEntry]) -> None:
@@ -504,7 +512,7 @@ RECONCILE_WORKERS = 8  # nodes programmed at once
 def route_sync_interval(nodes: int) -> float:
     """How often at most a node's routes are synced while BIRD changes table 200: a mesh of 100 nodes
     coming up brings each node 100 routes over seconds, and a sync per route cost more CPU than BIRD."""
-    return min(0.5, max(0.02, 0.004 * nodes))
+    return min(1.0, max(0.02, 0.01 * nodes))
 
 
 def _differs(old: NodeView | None, new: NodeView) -> bool:
