@@ -25,7 +25,7 @@ from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_sta
 from ...emulator.bird import REMOTE_TABLE, bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, node_views
 from . import iptables_owned, mntns, sshdoor
-from .daemons import bird_configure, birdc, start_bird
+from .daemons import bird_configure, birdc, pid_alive, start_bird
 from .dns import ClusterDNS, is_coredns
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .kubeapi_certs import pki_dir
@@ -395,7 +395,7 @@ class Agent:
             return False
         for name, body in files.items():
             (d / name).write_text(body)
-        reloaded = node in self.bird_cfg or (d / "bird.pid").exists() and _alive(d / "bird.pid")
+        reloaded = node in self.bird_cfg or (d / "bird.pid").exists() and pid_alive(d / "bird.pid")
         if reloaded:
             bird_configure(self.names, node)
         else:
@@ -435,10 +435,17 @@ class Agent:
         if self.synced.get(node) == (view, remote, main):
             return
         self.synced.pop(node, None)
-        learned = kernel_routes(remote)
         vroutes, neigh, fdb = felix.vxlan_routes(view)
-        want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
+        want = set(felix.bgp_pool_routes(view, kernel_routes(remote))) | set(vroutes)
         have = set(owned_routes(kernel_routes(main), view))
+        if have - want:
+            # a read between BIRD's delete and add of one route must not cost the route (calico-node's
+            # BIRD writes the main table itself: there the gap lasts microseconds): deletions only
+            # when the route is still gone a moment later
+            time.sleep(0.05)
+            remote, main = read_route_tables(ns, REMOTE_TABLE, "main")
+            want = set(felix.bgp_pool_routes(view, kernel_routes(remote))) | set(vroutes)
+            have = set(owned_routes(kernel_routes(main), view))
         lines = sorted(f"route del {route_text(r)}" for r in have - want)
         lines += sorted(f"route replace {route_text(r)}" for r in want - have)
         try:
@@ -533,14 +540,6 @@ def _routing_key(view: NodeView) -> tuple:
 def _pool_routing(view: NodeView | None) -> set[tuple[str, bool]]:
     """Which pools BIRD hands to the kernel (not VXLAN), the part of a view that changes table 200."""
     return {(str(p.cidr), p.vxlan_mode == "Never") for p in view.pools} if view else set()
-
-
-def _alive(pidfile) -> bool:
-    try:
-        os.kill(int(open(pidfile).read().split()[0]), 0)
-        return True
-    except (OSError, ValueError, IndexError):
-        return False
 
 
 class _Handler(socketserver.StreamRequestHandler):

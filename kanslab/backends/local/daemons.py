@@ -69,6 +69,15 @@ def start_bird(names: Names, rec: Record, host: str, node_ns: str, timeout: floa
     raise LabError(f"BIRD did not start on {host} within {timeout:g} s:\n{tail}")
 
 
+def pid_alive(pidfile: Path) -> bool:
+    """Whether the process a pidfile names is running."""
+    try:
+        os.kill(int(pidfile.read_text().split()[0]), 0)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def _bird_greets(ctl_path: str) -> bool:
     """Whether a BIRD answers on its control socket (its `0001 BIRD ... ready.` greeting)."""
     import socket
