@@ -10,6 +10,7 @@ pod's ports from one thread.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import socketserver
@@ -44,6 +45,7 @@ from .node_kernel import (
     mtu_file,
     owned_routes,
     read_route_tables,
+    route_sync_interval,
     route_text,
 )
 from .podserver import PodServer
@@ -484,11 +486,12 @@ class Agent:
                     self.errors.append(f"{node}: {tool} -batch: {p.stderr.strip()}")
 
     def _watch_routes(self, node: str) -> None:
-        """Sync the node's routes when BIRD changes table 200. A burst of changes (a mesh coming up
-        brings a route per peer) is coalesced: the syncer runs once for every change seen meanwhile,
-        and at most every `route_sync_interval` (a lone change is synced at once)."""
+        """Sync the node's routes when BIRD changes table 200: once for a burst of changes, at most every
+        `route_sync_interval` (a lone change at once), not when a burst nets to nothing (BIRD replaces a
+        route by deleting and adding it)."""
         ns = self.names.host(node)
-        dirty = threading.Event()
+        dirty, lock = threading.Event(), threading.Lock()
+        changes: list[collections.Counter] = [collections.Counter()]  # route line -> adds minus deletes
         interval = route_sync_interval(len(self.topo.nodes))
 
         def syncer() -> None:
@@ -496,8 +499,12 @@ class Agent:
             while not self.stop.is_set():
                 dirty.wait()
                 self.stop.wait(max(0.0, last + interval - time.monotonic()))
+                with lock:
+                    dirty.clear()
+                    seen, changes[0] = changes[0], collections.Counter()
+                if not any(seen.values()):
+                    continue
                 last = time.monotonic()
-                dirty.clear()
                 try:
                     self.sync_routes(node)
                 except Exception:
@@ -509,17 +516,14 @@ class Agent:
             if self.stop.is_set():
                 break
             if "table 200" in line:
-                dirty.set()
+                deleted = line.startswith("Deleted ")
+                with lock:
+                    changes[0][line.removeprefix("Deleted ").strip()] += -1 if deleted else 1
+                    dirty.set()
         p.kill()
 
 
 RECONCILE_WORKERS = 8  # nodes programmed at once
-
-
-def route_sync_interval(nodes: int) -> float:
-    """How often at most a node's routes are synced while BIRD changes table 200: a mesh of 100 nodes
-    coming up brings each node 100 routes over seconds, and a sync per route cost more CPU than BIRD."""
-    return min(1.0, max(0.02, 0.01 * nodes))
 
 
 def _differs(old: NodeView | None, new: NodeView) -> bool:
