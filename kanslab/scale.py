@@ -56,13 +56,76 @@ def memory_mib(lab) -> float:
     return round(sum(lab_rss(lab.backend.prefix).values()) / 2**20, 1)
 
 
-def use_route_reflector(lab, node: str = "k8s-m", cluster_id: str = "244.0.0.1") -> None:
+def use_route_reflector(lab, node: str = "k8s-m", cluster_id: str = "244.0.0.1", on_step=None) -> None:
     """Calico's four steps: the node's routeReflectorClusterID, its route-reflector=true label, a
-    BGPPeer from every node to the reflectors, and the node-to-node mesh off."""
-    lab.calicoctl(f"""patch node {node} -p '{{"spec":{{"bgp":{{"routeReflectorClusterID":"{cluster_id}"}}}}}}'""")
-    lab.kubectl(f"label node {node} {REFLECTOR_LABEL}=true --overwrite")
-    lab.apply(RR_PEER)
-    lab.apply(MESH_OFF)
+    BGPPeer from every node to the reflectors, and the node-to-node mesh off. `on_step(i)` is called
+    as step i (1..4) starts."""
+    steps = [lambda: lab.calicoctl(f"""patch node {node} -p '{{"spec":{{"bgp":{{"routeReflectorClusterID":"{cluster_id}"}}}}}}'"""),
+             lambda: lab.kubectl(f"label node {node} {REFLECTOR_LABEL}=true --overwrite"),
+             lambda: lab.apply(RR_PEER),
+             lambda: lab.apply(MESH_OFF)]
+    for i, step in enumerate(steps, 1):
+        if on_step:
+            on_step(i)
+        step()
+
+
+def reflected(lab, node: str, blocks: set[str]):
+    """A check: `node` has exactly one BGP session, Established, and a tunl0 route to each of `blocks`."""
+    def check() -> bool:
+        bgp = parse.bird_protocols(lab.sh(node, "birdcl show protocols"))
+        bgp = bgp[bgp.proto == "BGP"]
+        if len(bgp) != 1 or not bgp["info"].iloc[0].startswith("Established"):
+            return False
+        return blocks <= {ln.split()[0] for ln in lab.sh(node, "ip route").splitlines() if " dev tunl0 " in ln}
+    return check
+
+
+def route_reflector_convergence(lab, far: str | None = None, node: str = "k8s-m", timeout: float = 120) -> dict:
+    """The four steps (`use_route_reflector`) while another thread watches `far` (default the last worker):
+    seconds from the first step's start and from the fourth's until `far` has exactly one BGP session,
+    Established, and a tunnel route to every other node's block (None when not within `timeout`),
+    and how long each step took."""
+    import threading
+
+    far = far or lab.topology.nodes[-1].name
+    blocks = parse.calico_ipam_blocks(lab.calicoctl("ipam show --show-blocks"))
+    others = set(blocks[blocks.grouping == "Block"].cidr)
+    others -= {ln.split()[1] for ln in lab.sh(far, "ip route").splitlines() if ln.startswith("blackhole ")}
+    starts: dict[int, float] = {}
+    done: list[float] = []
+    fourth = threading.Event()
+
+    def watch() -> None:
+        check = reflected(lab, far, others)
+        fourth.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not done:
+            try:
+                if check():
+                    done.append(time.monotonic())
+                    return
+            except Exception:   # a command racing the change: ask again
+                pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+
+    def on_step(i: int) -> None:
+        starts[i] = time.monotonic()
+        if i == 4:
+            fourth.set()
+    try:
+        use_route_reflector(lab, node, on_step=on_step)
+        starts[5] = time.monotonic()
+    finally:
+        fourth.set()
+        watcher.join(timeout + 5)
+    t = done[0] if done else None
+    return {"far": far, "steps_s": [round(starts[i + 1] - starts[i], 2) for i in range(1, 5)],
+            "from_fourth_step_s": None if t is None else round(t - starts[4], 2),
+            "from_first_step_s": None if t is None else round(t - starts[1], 2)}
 
 
 def seconds_until(check, timeout: float = 120.0) -> float | None:

@@ -208,7 +208,8 @@ def _bird_inject(lab) -> dict:
 def _bird_heal(lab, rec: dict) -> None:
     d, node = rec["dir"], rec["node"]
     if not lab.sh(node, f"kill -0 $(cat {d}/bird.pid) 2>/dev/null && echo alive", check=False).strip():
-        lab.sh(node, f"bird -c {d}/bird.cfg -s {d}/bird.ctl -P {d}/bird.pid")
+        # as the agent starts it (daemons.start_bird): in the foreground, logging to bird.log, not the console
+        lab.sh(node, f"setsid -f bird -d -c {d}/bird.cfg -s {d}/bird.ctl -P {d}/bird.pid </dev/null >>{d}/bird.log 2>&1")
     _await(lambda: _all_established(lab), 30, "every BGP session Established again")
 
 

@@ -110,3 +110,17 @@ def test_agent_reads_the_kernel_into_routes_and_owns_only_felix_and_bird_pool_ro
     assert felix.Route("172.16.56.0/24", "enp0s8", "192.168.10.10", "bird") in owned
     # BIRD's blackhole, the pod's /32 (no proto) and the NIC's subnet are not the lab Felix's
     assert len(owned) == 4
+
+
+def test_block_owners_pick_the_longest_block_and_the_holder_of_a_borrowed_address():
+    net = __import__("ipaddress").ip_network("192.168.10.0/24")
+    a = felix.NodeInfo("a", "192.168.10.1", net, 64512, blocks=["172.16.0.0/24"])
+    b = felix.NodeInfo("b", "192.168.10.2", net, 64512, blocks=["172.16.0.0/26", "172.16.1.0/24"])
+    c = felix.NodeInfo("c", "192.168.10.3", net, 64512)
+    view = felix.NodeView("me", "192.168.10.9", net, 64512, nodes=[a, b, c],
+                          remote_borrowed={"172.16.1.7/32": "c"})
+    owners = felix.BlockOwners(view)
+    assert owners.owner_of("172.16.0.0/24") is a and owners.owner_of("172.16.0.200/32") is a
+    assert owners.owner_of("172.16.0.0/26") is b and owners.owner_of("172.16.0.5/32") is b  # the longer block
+    assert owners.owner_of("172.16.1.7/32") is c and owners.owner_of("172.16.1.8/32") is b  # borrowed: its holder
+    assert owners.owner_of("172.16.9.0/24") is None and owners.owner_of("172.16.0.0/16") is None

@@ -10,6 +10,7 @@ pod's ports from one thread.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import socketserver
@@ -22,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from ...emulator import dns_records, felix, felix_metrics, felix_tables, pod_start, policy
-from ...emulator.bird import bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
+from ...emulator.bird import REMOTE_TABLE, bird_node, render_bird_aggr, render_bird_cfg, render_bird_ipam
 from ...emulator.felix import FdbEntry, Neighbour, NodeView, node_views
 from . import iptables_owned, mntns, sshdoor
-from .daemons import birdc, start_bird
+from .daemons import bird_configure, birdc, pid_alive, start_bird
 from .dns import ClusterDNS, is_coredns
 from .ipip import NextHops, TunEncapsulator, ipip_module_available
 from .kubeapi_certs import pki_dir
@@ -33,7 +34,7 @@ from .kubeproxy import KubeProxy, wanted_tables
 from .labfiles import pod_hostname, write_pod_files
 from .labinfo import load_lab
 from .metrics import KubeControllersEndpoint, MetricsServer
-from .netns import InNetns, ip_batch, run
+from .netns import InNetns, in_netns, ip_batch, run
 from .network import add_netns
 from .node_kernel import (
     addrs,
@@ -43,6 +44,8 @@ from .node_kernel import (
     kernel_routes,
     mtu_file,
     owned_routes,
+    read_route_tables,
+    route_sync_interval,
     route_text,
 )
 from .podserver import PodServer
@@ -60,6 +63,7 @@ class Agent:
         self.applied_pods: dict[str, dict] = {}
         self.bird_cfg: dict[str, str] = {}
         self.iptables: dict[str, str] = {}  # rules last restored per node
+        self.iptables_views: dict[str, NodeView] = {}  # the part of each node's view they were made from
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.node_locks = {n.name: threading.Lock() for n in self.topo.nodes}   # one node's routes at a time
         self.routing: dict[str, tuple] = {}   # per node: the part of its view its tunnels and routes follow
@@ -73,6 +77,8 @@ class Agent:
         self.prometheus: subprocess.Popen | None = None
         self.prometheus_lock = threading.Lock()
         self.errors: list[str] = []
+        self.route_syncs = 0   # how often a node's routes were synced (the reconcile log shows it)
+        self.synced: dict[str, tuple] = {}  # per node: (view, table 200, main table) its last sync left alone
         self.creating_since: dict[str, float] = {}  # pod uid -> when first seen ContainerCreating
         self.failed_at: dict[str, tuple[int, int]] = {}  # pod uid -> (revision after its failed CNI ADD, try)
         self.start_timer: threading.Timer | None = None
@@ -110,6 +116,7 @@ class Agent:
             self._start_due_pods(ds)
             views = node_views(ds, [n.name for n in self.topo.nodes], self.topo)  # one snapshot, shared reads
             self.states.update(views)
+            self.timings["views"] = time.monotonic() - t0
             self._reconcile_pods(pods_by_node(views), ds)
             # only nodes whose view changed are programmed, in batches of parallel workers (the work is
             # `ip`, iptables-restore and birdc processes): a lab of 100 nodes reconciles in seconds
@@ -124,32 +131,34 @@ class Agent:
                 switched = [name for name, reloaded in zip(changed, done, strict=True)
                             if reloaded and _pool_routing(old_views.get(name)) != _pool_routing(views[name])]
                 list(pool.map(self._settle_routes, switched))
+            t1 = time.monotonic()
             self._reconcile_services(ds)
+            self.timings["services"] = time.monotonic() - t1
             self.timings["total"] = time.monotonic() - t0
             print(f"reconcile: {len(changed)} nodes programmed; seconds "
-                  + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items()), file=sys.stderr, flush=True)
+                  + ", ".join(f"{k} {v:.2f}" for k, v in self.timings.items())
+                  + f"; route syncs so far {self.route_syncs}", file=sys.stderr, flush=True)
             return {"ok": True, "revision": ds.revision(), "programmed": len(changed)}
 
     def _program_node(self, name: str, view: NodeView) -> bool:
         """One node's dataplane and BIRD config; True when its running BIRD was told to reload."""
-        with self.node_locks[name]:
-            t = [time.monotonic()]
-            self._reconcile_mtu(name)  # Felix restarts (and recomputes the MTU) when the encapsulation changes
-            routing = _routing_key(view)
-            # a label, a BGPPeer or the mesh setting leaves tunnels and routes as they are (BIRD's new
-            # sessions bring their routes through table 200, which the watcher syncs)
-            if self.routing.get(name) != routing:
+        t = [time.monotonic()]
+        self._reconcile_mtu(name)  # Felix restarts (and recomputes the MTU) when the encapsulation changes
+        routing = _routing_key(view)
+        # a label, a BGPPeer or the mesh setting leaves tunnels and routes as they are (BIRD's new
+        # sessions bring their routes through table 200, which the watcher syncs); only then is the
+        # node's lock needed: the watcher's syncs, busy while sessions close, must not hold the rest up
+        if self.routing.get(name) != routing:
+            with self.node_locks[name]:
                 self._reconcile_tunnels(name)
                 t.append(time.monotonic())
                 self._sync_routes(name)
-                self.routing[name] = routing
-            else:
-                t.append(time.monotonic())
+            self.routing[name] = routing
+        else:
             t.append(time.monotonic())
-            self._reconcile_iptables(name, view)
-            t.append(time.monotonic())
-        # BIRD's config outside the node's lock: a route sync busy with the churn of closing sessions
-        # must not hold the reconfiguration of the next node back
+        t.append(time.monotonic())
+        self._reconcile_iptables(name, view)
+        t.append(time.monotonic())
         r = self._reconcile_bird(name, bird_node(view))
         t.append(time.monotonic())
         for k, a, b in zip(("tunnels", "routes", "iptables", "bird"), t[:-1], t[1:], strict=True):
@@ -309,22 +318,29 @@ class Agent:
 
     def _reconcile_iptables(self, node: str, view: NodeView) -> None:
         """Felix's chains in raw, mangle, nat and filter (natOutgoing, policy), in one `--noflush` restore."""
+        # BGP peers and the mesh setting are no part of Felix's rules: switching a lab of 100 nodes to
+        # route reflection spares 100 renderings
+        key = replace(view, revision=0, bgp_peers=[], mesh_enabled=True)
+        if self.iptables_views.get(node) == key:
+            return
         sets = felix_tables.ipsets(view)
         tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view.pools) + \
             policy.filter_rules(view)
         rules = "\n".join(felix_tables.with_rule_ids(tables)) + "\n"
         restore_sets = felix_tables.ipset_restore(sets)
         if self.iptables.get(node) == restore_sets + rules:
+            self.iptables_views[node] = key
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
         t0 = time.monotonic()
         ns = self.names.host(node)
-        run(["ip", "netns", "exec", ns, "ipset", "restore"], input=restore_sets)  # sets first: rules match them
+        run([*in_netns(ns), "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         # only Felix's cali-* chains and jumps: kube-proxy's KUBE-* chains share these tables
         iptables_owned.restore(ns, iptables_owned.tables_of(rules), "cali-", "cali:", leading=True)
         for stale in ("cali40all-hosts-net", "cali40all-vxlan-net"):  # Felix removes them when IPIP/VXLAN goes away
             if stale not in sets:
-                run(["ip", "netns", "exec", ns, "ipset", "destroy", stale], check=False)
+                run([*in_netns(ns), "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
+        self.iptables_views[node] = key
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
 
     def _reconcile_services(self, ds) -> None:
@@ -381,9 +397,9 @@ class Agent:
             return False
         for name, body in files.items():
             (d / name).write_text(body)
-        reloaded = node in self.bird_cfg or (d / "bird.pid").exists() and _alive(d / "bird.pid")
+        reloaded = node in self.bird_cfg or (d / "bird.pid").exists() and pid_alive(d / "bird.pid")
         if reloaded:
-            birdc(self.names, node, "configure")
+            bird_configure(self.names, node)
         else:
             start_bird(self.names, self.rec, node, self.names.host(node))
         self.bird_cfg[node] = text
@@ -414,13 +430,24 @@ class Agent:
         view, ns = self.states.get(node), self.names.host(node)
         if view is None:
             return
-        # the table exists only once BIRD has put a route in it
-        p = run(["ip", "-n", ns, "-j", "route", "show", "table", "200"], check=False)
-        learned = kernel_routes(json.loads(p.stdout or "[]") if p.returncode == 0 else [])
+        self.route_syncs += 1
+        remote, main = read_route_tables(ns, REMOTE_TABLE, "main")
+        # BIRD replaces a route by deleting and adding it: when the tables read back as the last sync
+        # left them, under the same view, there is nothing to do (most syncs while sessions close)
+        if self.synced.get(node) == (view, remote, main):
+            return
+        self.synced.pop(node, None)
         vroutes, neigh, fdb = felix.vxlan_routes(view)
-        want = set(felix.bgp_pool_routes(view, learned)) | set(vroutes)
-        main = json.loads(run(["ip", "-n", ns, "-j", "route", "show", "table", "main"]).stdout or "[]")
+        want = set(felix.bgp_pool_routes(view, kernel_routes(remote))) | set(vroutes)
         have = set(owned_routes(kernel_routes(main), view))
+        if have - want:
+            # a read between BIRD's delete and add of one route must not cost the route (calico-node's
+            # BIRD writes the main table itself: there the gap lasts microseconds): deletions only
+            # when the route is still gone a moment later
+            time.sleep(0.05)
+            remote, main = read_route_tables(ns, REMOTE_TABLE, "main")
+            want = set(felix.bgp_pool_routes(view, kernel_routes(remote))) | set(vroutes)
+            have = set(owned_routes(kernel_routes(main), view))
         lines = sorted(f"route del {route_text(r)}" for r in have - want)
         lines += sorted(f"route replace {route_text(r)}" for r in want - have)
         try:
@@ -431,6 +458,8 @@ class Agent:
                 subprocess.run(["ip", "-n", ns] + ln.split(), capture_output=True)
         if neigh or fdb or view.vxlan_tunnel_addr:   # no VXLAN here: spare the `ip`/`bridge` runs
             self._sync_vxlan_l2(node, neigh, fdb)
+        elif not lines:
+            self.synced[node] = (view, remote, main)
         self.nexthops[node].update({r.dst: r.via for r in want if r.dev == "tunl0"})
 
     def _sync_vxlan_l2(self, node: str, neigh: list[Neighbour], fdb: list[FdbEntry]) -> None:
@@ -457,15 +486,25 @@ class Agent:
                     self.errors.append(f"{node}: {tool} -batch: {p.stderr.strip()}")
 
     def _watch_routes(self, node: str) -> None:
-        """Sync the node's routes when BIRD changes table 200. A burst of changes (a mesh coming up
-        brings a route per peer) is coalesced: the syncer runs once for every change seen meanwhile."""
+        """Sync the node's routes when BIRD changes table 200: once for a burst of changes, at most every
+        `route_sync_interval` (a lone change at once), not when a burst nets to nothing (BIRD replaces a
+        route by deleting and adding it)."""
         ns = self.names.host(node)
-        dirty = threading.Event()
+        dirty, lock = threading.Event(), threading.Lock()
+        changes: list[collections.Counter] = [collections.Counter()]  # route line -> adds minus deletes
+        interval = route_sync_interval(len(self.topo.nodes))
 
         def syncer() -> None:
+            last = 0.0
             while not self.stop.is_set():
                 dirty.wait()
-                dirty.clear()
+                self.stop.wait(max(0.0, last + interval - time.monotonic()))
+                with lock:
+                    dirty.clear()
+                    seen, changes[0] = changes[0], collections.Counter()
+                if not any(seen.values()):
+                    continue
+                last = time.monotonic()
                 try:
                     self.sync_routes(node)
                 except Exception:
@@ -477,7 +516,10 @@ class Agent:
             if self.stop.is_set():
                 break
             if "table 200" in line:
-                dirty.set()
+                deleted = line.startswith("Deleted ")
+                with lock:
+                    changes[0][line.removeprefix("Deleted ").strip()] += -1 if deleted else 1
+                    dirty.set()
         p.kill()
 
 
@@ -502,14 +544,6 @@ def _routing_key(view: NodeView) -> tuple:
 def _pool_routing(view: NodeView | None) -> set[tuple[str, bool]]:
     """Which pools BIRD hands to the kernel (not VXLAN), the part of a view that changes table 200."""
     return {(str(p.cidr), p.vxlan_mode == "Never") for p in view.pools} if view else set()
-
-
-def _alive(pidfile) -> bool:
-    try:
-        os.kill(int(open(pidfile).read().split()[0]), 0)
-        return True
-    except (OSError, ValueError, IndexError):
-        return False
 
 
 class _Handler(socketserver.StreamRequestHandler):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
 import shutil
+import time
 from pathlib import Path
 
 from ...errors import LabError
@@ -44,12 +46,78 @@ def start_frr(names: Names, rec: Record, router: str, router_ns: str, frr_conf: 
     run([*enter, "vtysh", "-N", space, "-b"], host="router")
 
 
-def start_bird(names: Names, rec: Record, host: str, node_ns: str) -> None:
+def start_bird(names: Names, rec: Record, host: str, node_ns: str, timeout: float = 10.0) -> None:
+    """BIRD as calico-node's runit service runs it (`bird -R -s /var/run/calico/bird.ctl -d -c bird.cfg`,
+    its stderr to svlogd): in the foreground with `-d`, logging to stderr, here the node's bird.log.
+    Daemonized without `-d`, BIRD logs to syslog, and with no syslog daemon glibc's LOG_CONS writes
+    every line to /dev/console: a mesh of 100 nodes spent most of BIRD's CPU on the serial console.
+    (`-R`, graceful-restart recovery at start, is left out: the lab's BIRDs start fresh.)"""
     d = names.host_dir(host)
-    pidfile = d / "bird.pid"
+    pidfile, ctl, log = d / "bird.pid", names.bird_ctl(host), d / "bird.log"
     rec.add("pidfile", path=str(pidfile), match="bird")
-    run([*enter_argv(names, host, node_ns), "bird", "-c", str(d / "bird.cfg"), "-s", str(names.bird_ctl(host)),
-         "-P", str(pidfile)], host=host)
+    pidfile.unlink(missing_ok=True)
+    bird = shlex.join(["bird", "-d", "-c", str(d / "bird.cfg"), "-s", str(ctl), "-P", str(pidfile)])
+    # started in the background by a shell that exits at once: BIRD is nobody's child to reap
+    run([*enter_argv(names, host, node_ns), "sh", "-c", f"{bird} </dev/null >>{shlex.quote(str(log))} 2>&1 &"],
+        host=host)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:   # ready once its control socket answers, as after daemonizing
+        if _bird_greets(str(ctl)):
+            return
+        time.sleep(0.02)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise LabError(f"BIRD did not start on {host} within {timeout:g} s:\n{tail}")
+
+
+def pid_alive(pidfile: Path) -> bool:
+    """Whether the process a pidfile names is running."""
+    try:
+        os.kill(int(pidfile.read_text().split()[0]), 0)
+        return True
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _bird_greets(ctl_path: str) -> bool:
+    """Whether a BIRD answers on its control socket (its `0001 BIRD ... ready.` greeting)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            s.connect(ctl_path)
+            return s.recv(64).startswith(b"0001 ")
+    except OSError:
+        return False
+
+
+def bird_configure(names: Names, host: str, timeout: float = 10.0) -> str:
+    """`birdc configure` over BIRD's control socket, without a birdc process (a lab of 100 nodes
+    reconfigures 100 BIRDs at once when a BGPPeer or the mesh setting changes). Raises LabError on
+    BIRD's error replies (codes 8xxx and 9xxx), as birdc prints them."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(names.bird_ctl(host)))
+        buf = b""
+        while b"\n" not in buf:          # the `0001 BIRD ... ready.` greeting
+            chunk = s.recv(4096)
+            if not chunk:
+                raise LabError(f"BIRD on {host} closed its control socket")
+            buf += chunk
+        s.sendall(b"configure\n")
+        reply = b""
+        # a reply ends with a line whose 4-digit code is followed by a space ("0003 Reconfigured")
+        while not any(len(ln) > 4 and ln[:4].isdigit() and ln[4:5] == b" " for ln in reply.split(b"\n")):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    text = reply.decode(errors="replace")
+    if any(ln[:1] in ("8", "9") and ln[:4].isdigit() for ln in text.splitlines()):
+        raise LabError(f"birdc configure on {host}: {text.strip()}")
+    return text
 
 
 def birdc(names: Names, host: str, command: str, check: bool = True) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from .netns import run
+from .netns import in_netns, run
 
 BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
 _JUMP = re.compile(r"\s-[jg]\s+(\S+)")
@@ -20,7 +20,7 @@ _JUMP = re.compile(r"\s-[jg]\s+(\S+)")
 
 def save(ns: str) -> dict[str, list[str]]:
     """iptables-save of a namespace: {table: its chain and rule lines}."""
-    text = run(["ip", "netns", "exec", ns, "iptables-save"]).stdout
+    text = run([*in_netns(ns), "iptables-save"]).stdout
     tables: dict[str, list[str]] = {}
     current = None
     for ln in text.splitlines():
@@ -114,7 +114,7 @@ def restore(ns: str, wanted: dict[str, list[str]], prefix: str, marker: str, lea
     text = restore_text(save(ns), wanted, prefix, marker, leading)
     if not text:
         return False
-    run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"], input=text)
+    run([*in_netns(ns), "iptables-restore", "--noflush"], input=text)
     return True
 
 

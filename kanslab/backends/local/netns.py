@@ -20,6 +20,13 @@ def run(cmd: list[str], host: str = "localhost", input: str | None = None, check
     return p
 
 
+def in_netns(ns: str) -> list[str]:
+    """The argv prefix running a program in a lab network namespace. nsenter only joins it; `ip netns
+    exec` also makes a mount namespace and remounts /sys, a copy of the machine's mount table that
+    costs much once a lab of 100 nodes has added its mounts (programs here need no /sys)."""
+    return ["nsenter", f"--net=/run/netns/{ns}", "--"]
+
+
 def ip_batch(ns: str | None, lines: list[str]) -> None:
     """Apply many iproute2 changes in one process (far faster than one `ip` per step)."""
     if not lines:

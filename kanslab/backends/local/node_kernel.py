@@ -59,6 +59,23 @@ def route_text(r: Route) -> str:
                     [f"proto {r.proto}"] + (["onlink"] if r.onlink else []))
 
 
+def read_route_tables(ns: str, *tables: str | int) -> list[list[dict]]:
+    """`ip -j route show table T` for each table, from one `ip -batch` process (a route sync runs
+    often while a mesh comes up: one process, not one per table). A table not made yet reads empty."""
+    script = "".join(f"route show table {t}\n" for t in tables)
+    out = run(["ip", "-n", ns, "-j", "-batch", "-"], input=script).stdout
+    rows = [json.loads(ln) for ln in out.splitlines() if ln.strip()]
+    if len(rows) != len(tables):
+        raise ValueError(f"ip -batch in {ns} printed {len(rows)} route tables for {len(tables)}: {out[:200]!r}")
+    return rows
+
+
+def route_sync_interval(nodes: int) -> float:
+    """How often at most the agent syncs a node's routes while BIRD changes table 200: a mesh of 100
+    nodes coming up brings each node 100 routes over seconds, and a sync per route cost more CPU than BIRD."""
+    return min(1.0, max(0.02, 0.01 * nodes))
+
+
 def addrs(ns: str, dev: str) -> list[str]:
     p = run(["ip", "-n", ns, "-j", "addr", "show", "dev", dev], check=False)
     if p.returncode != 0:
