@@ -92,6 +92,19 @@ def test_describe_events_and_logs(kubeconfig, apipod):
     assert "apipod1" in node and "InternalIP:  192.168.10.102" in node
 
 
+def test_the_labs_own_kubectl_describes_waits_and_shows_logs_and_events(lab, apipod):
+    """The same commands through the lab's kubectl (on k8s-m, as `lab.kubectl` runs it)."""
+    assert lab.kubectl("wait --for=condition=Ready pod/apipod1 --timeout=30s") == "pod/apipod1 condition met\n"
+    desc = lab.kubectl("describe pod apipod1")
+    assert "Node:             k8s-w2/192.168.10.102" in desc
+    assert "Successfully assigned default/apipod1 to k8s-w2" in desc
+    ev = lab.kubectl("get events --field-selector involvedObject.name=apipod1")
+    assert [ln.split()[2] for ln in ev.splitlines()[1:]] == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+    assert lab.kubectl("logs apipod1").endswith(" Starting up on port 80\n")
+    node = lab.kubectl("describe node k8s-w2")
+    assert "apipod1" in node and "InternalIP:  192.168.10.102" in node
+
+
 def test_python_client_lists_the_labs_pods(lab, kubeconfig, apipod):
     kubernetes = pytest.importorskip("kubernetes")
     kubernetes.config.load_kube_config(config_file=kubeconfig)
