@@ -197,3 +197,9 @@ def test_a_pod_the_cni_refuses_shows_its_event_in_describe(lab, kubeconfig, tmp_
         assert 'plugin type="calico" failed (add): The provided IP address is not in a configured pool' in described
     finally:
         kubectl(kubeconfig, "delete", "pod", "outsider", "--ignore-not-found", check=False)
+
+
+def test_describe_node_shows_the_kubelets_lease(lab, kubeconfig):
+    lease = kubectl(kubeconfig, "describe", "node", "k8s-w1").stdout.split("Lease:\n", 1)[1].splitlines()[:3]
+    assert [ln.split(":", 1)[0].strip() for ln in lease] == ["HolderIdentity", "AcquireTime", "RenewTime"]
+    assert lease[0].split() == ["HolderIdentity:", "k8s-w1"] and lease[1].split() == ["AcquireTime:", "<unset>"]
