@@ -48,6 +48,19 @@ def ensure_ns_dir(names: Names, rec: Record) -> Path:
     return d
 
 
+def ensure_files_dir(names: Names, rec: Record) -> Path:
+    """<state>/files, where the overlays' upper layers live. The kernel refuses an upper layer on
+    overlayfs, which is where the state dir is in a container whose /run is not a tmpfs (Docker's
+    default: its root filesystem is overlay2); there <state>/files gets a tmpfs of its own."""
+    d = names.dir / "files"
+    d.mkdir(parents=True, exist_ok=True)
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(d)], capture_output=True, text=True).stdout.strip()
+    if fstype == "overlayfs" and not is_mountpoint(d):
+        rec.add("mount", path=str(d))
+        run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(d)])
+    return d
+
+
 def _overlay(target: str, layers: Path) -> str:
     upper, work = layers / "upper", layers / "work"
     upper.mkdir(parents=True, exist_ok=True)
