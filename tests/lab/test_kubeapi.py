@@ -92,6 +92,19 @@ def test_describe_events_and_logs(kubeconfig, apipod):
     assert "apipod1" in node and "InternalIP:  192.168.10.102" in node
 
 
+def test_the_labs_own_kubectl_describes_waits_and_shows_logs_and_events(lab, apipod):
+    """The same commands through the lab's kubectl (on k8s-m, as `lab.kubectl` runs it)."""
+    assert lab.kubectl("wait --for=condition=Ready pod/apipod1 --timeout=30s") == "pod/apipod1 condition met\n"
+    desc = lab.kubectl("describe pod apipod1")
+    assert "Node:             k8s-w2/192.168.10.102" in desc
+    assert "Successfully assigned default/apipod1 to k8s-w2" in desc
+    ev = lab.kubectl("get events --field-selector involvedObject.name=apipod1")
+    assert [ln.split()[2] for ln in ev.splitlines()[1:]] == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+    assert lab.kubectl("logs apipod1").endswith(" Starting up on port 80\n")
+    node = lab.kubectl("describe node k8s-w2")
+    assert "apipod1" in node and "InternalIP:  192.168.10.102" in node
+
+
 def test_python_client_lists_the_labs_pods(lab, kubeconfig, apipod):
     kubernetes = pytest.importorskip("kubernetes")
     kubernetes.config.load_kube_config(config_file=kubeconfig)
@@ -184,3 +197,9 @@ def test_a_pod_the_cni_refuses_shows_its_event_in_describe(lab, kubeconfig, tmp_
         assert 'plugin type="calico" failed (add): The provided IP address is not in a configured pool' in described
     finally:
         kubectl(kubeconfig, "delete", "pod", "outsider", "--ignore-not-found", check=False)
+
+
+def test_describe_node_shows_the_kubelets_lease(lab, kubeconfig):
+    lease = kubectl(kubeconfig, "describe", "node", "k8s-w1").stdout.split("Lease:\n", 1)[1].splitlines()[:3]
+    assert [ln.split(":", 1)[0].strip() for ln in lease] == ["HolderIdentity", "AcquireTime", "RenewTime"]
+    assert lease[0].split() == ["HolderIdentity:", "k8s-w1"] and lease[1].split() == ["AcquireTime:", "<unset>"]

@@ -34,14 +34,47 @@ def test_birdcl_in_calico_node_shows_calicos_protocols_only(lab):
     assert not [name for name in rows if name.startswith("calico_")]   # the lab's own pipe and kernel table
 
 
-def test_each_node_blackholes_the_block_calicos_picker_gives_its_hostname(lab):
-    from kanslab.emulator.block_picker import random_block_generator
+# The write-up's blocks, which Go's math/rand seeded as libcalico-go's randomBlockGenerator seeds it gives these
+# hostnames (written out, not computed by the lab's own picker, so the check is independent of it)
+WRITEUP_BLOCKS = {"k8s-m": "172.16.116.0/24", "k8s-w1": "172.16.158.0/24", "k8s-w2": "172.16.184.0/24",
+                  "k8s-w0": "172.16.34.0/24"}
 
-    for node in ("k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"):
+
+def test_each_node_blackholes_the_block_calicos_picker_gives_its_hostname(lab):
+    for node, block in WRITEUP_BLOCKS.items():
         hole = parse.ip_route(lab.sh(node, "ip route show type blackhole"))
-        assert list(hole.dst) == [next(random_block_generator("172.16.0.0/16", 24, node))], node
+        assert list(hole.dst) == [block], node
     assert "| Block    | 172.16.116.0/24 |       256 | 4 (2%)     | 252 (98%)    |" in \
         lab.calicoctl("ipam show --show-blocks")
+
+
+def test_kube_system_as_kubeadm_and_calico_v3_28_make_it(lab):
+    """`kubectl get pods -A -o json`: calico-node on every node with the node's own IP, coredns x2 on
+    k8s-m with pool IPs, calico-kube-controllers, kube-proxy on every node, the four static pods; all Running."""
+    pods = [p for p in json.loads(lab.kubectl("get pods -A -o json"))["items"]
+            if p["metadata"]["namespace"] == "kube-system"]
+    node_ip = {n.name: str(n.ip) for n in lab.topology.nodes}
+    assert set(node_ip) == {"k8s-m", "k8s-w1", "k8s-w2", "k8s-w0"}
+    pool = ipaddress.ip_network(lab.topology.cluster.pod_cidr)
+
+    def named(prefix):
+        return [p for p in pods if p["metadata"]["name"].startswith(prefix)]
+
+    for daemon in ("calico-node-", "kube-proxy-"):
+        on = named(daemon)
+        assert sorted(p["spec"]["nodeName"] for p in on) == sorted(node_ip), daemon
+        for p in on:
+            assert p["spec"]["hostNetwork"] is True
+            assert p["status"]["podIP"] == p["status"]["hostIP"] == node_ip[p["spec"]["nodeName"]]
+    dns = named("coredns-")
+    assert len(dns) >= 2 and {p["spec"]["nodeName"] for p in dns} == {"k8s-m"}
+    assert all(ipaddress.ip_address(p["status"]["podIP"]) in pool and not p["spec"].get("hostNetwork") for p in dns)
+    (kc,) = named("calico-kube-controllers-")
+    assert ipaddress.ip_address(kc["status"]["podIP"]) in pool
+    static = {f"{c}-k8s-m" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+    assert static <= {p["metadata"]["name"] for p in pods}
+    assert [p["metadata"]["name"] for p in pods if p["status"]["phase"] != "Running"] == []
+    assert all(c["ready"] and "running" in c["state"] for p in pods for c in p["status"]["containerStatuses"])
 
 
 def blocks_by_node(lab) -> dict[str, list[str]]:
@@ -149,6 +182,8 @@ spec: {nodeName: k8s-w1, containers: [{name: c, image: x}]}
         assert "FailedCreatePodSandBox" in str(e.value)
         events = lab.kubectl("get events --field-selector involvedObject.name=fixed,type=Warning")
         assert "FailedCreatePodSandBox" in events and "The provided IP address is not in a configured pool" in events
+        described = lab.kubectl("describe pod fixed")  # kubectl's own describe, through the lab's API
+        assert "Warning  FailedCreatePodSandBox" in described and "not in a configured pool" in described
     finally:
         lab.delete(manifest)
     assert "fixed" not in lab.kubectl("get pods")

@@ -51,6 +51,16 @@ def test_extra_workers_sit_on_alternate_racks_behind_the_router(big):
     assert "via 192.168.10.254" in big.sh("k8s-w4", "ip route get 192.168.20.103")
 
 
+def test_extra_workers_blackhole_the_blocks_calicos_picker_gives_their_hostnames(big):
+    # printed by Go (math/rand, math/big, hash/fnv) running libcalico-go's randomBlockGenerator for each
+    # hostname in 172.16.0.0/16 with blockSize 24: independent of the lab's own picker
+    go = {"k8s-w3": "172.16.24.0/24", "k8s-w4": "172.16.156.0/24", "k8s-w5": "172.16.193.0/24",
+          "k8s-w6": "172.16.163.0/24", "k8s-w7": "172.16.56.0/24", "k8s-w8": "172.16.173.0/24"}
+    for host, block in list(go.items())[:N - 2]:
+        holes = [ln.split()[1] for ln in big.sh(host, "ip route show type blackhole").splitlines()]
+        assert holes == [block], host
+
+
 def test_the_full_mesh_has_a_session_per_pair(big):
     peers = _peers(big, "k8s-m")
     assert len(peers) == N + 1 and set(peers.peer_type) == {"node-to-node mesh"}

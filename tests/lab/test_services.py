@@ -68,6 +68,9 @@ def test_the_service_name_resolves_through_kube_dns_and_answers(lab, web_service
     ip = lab.pod_ip("default/svcweb1")
     dashed = ip.replace(".", "-")
     assert lab.exec("default/svcclient", f"dig +short @10.200.1.10 {dashed}.default.pod.cluster.local").split() == [ip]
+    # by name alone: the pod's resolv.conf (kubelet's search list, nameserver 10.200.1.10) finds it
+    seen = [lab.exec("default/svcclient", f"curl -s -m 3 http://{name}/") for _ in range(6)]
+    assert _hostnames(seen) <= {"svcweb1", "svcweb2"} and all(a.startswith("Hostname: svcweb") for a in seen)
     out = lab.exec("default/svcclient", f"curl -s -m 3 --resolve {name}:80:{web_service} http://{name}/")
     assert _hostnames([out]) <= {"svcweb1", "svcweb2"} and "Host: svcweb.default.svc.cluster.local" in out
 

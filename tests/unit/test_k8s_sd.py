@@ -1,6 +1,5 @@
 """Kubernetes SD rewritten to HTTP SD: the config Debian's prometheus accepts, the targets it gets."""
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import yaml
 
 from kanslab.emulator import k8s_sd
 from kanslab.errors import InvalidInput
+from tests.tools import need_tool
 
 WRITEUP = yaml.safe_load((Path(__file__).parents[1] / "fixtures" / "writeup_prometheus.yml").read_text())
 SD = "http://127.0.0.1:9999/sd"
@@ -31,8 +31,8 @@ def test_rewrite_turns_every_kubernetes_sd_into_http_sd_and_keeps_the_rest():
         k8s_sd.rewrite({"scrape_configs": [{"job_name": "x", "kubernetes_sd_configs": [{"role": "ingress"}]}]}, SD)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="Debian's prometheus package is not installed")
 def test_debian_promtool_rejects_the_writeup_and_accepts_the_rewrite(tmp_path):
+    need_tool("promtool")  # Debian's prometheus package: scripts/install.sh installs it, a missing one fails
     for name, cfg, ok in (("orig.yml", WRITEUP, False), ("new.yml", k8s_sd.rewrite(WRITEUP, SD), True)):
         (tmp_path / name).write_text(yaml.safe_dump(cfg))
         p = subprocess.run(["promtool", "check", "config", str(tmp_path / name)], capture_output=True, text=True)
@@ -124,10 +124,10 @@ def test_discover_reads_the_datastore_and_filters_namespaces():
         mod.discover(DS(), "ingress")
 
 
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus package is not installed")
 def test_debian_prometheus_discovers_and_scrapes_through_the_rewrite(tmp_path):
     """The rewritten write-up config in the real prometheus 2.42, everything on 127.0.0.1: the HTTP SD
     payload for felix-metrics-svc's Endpoints, kept by the write-up's relabel rule, scraped up."""
+    need_tool("prometheus")
     import json
     import socket
     import threading

@@ -268,3 +268,20 @@ def test_scale_subresource_changes_the_pod_count(api):
     assert len(pods) == 3
     assert call(api, "PATCH", path, body={"spec": {"replicas": -1}},
                 ctype="application/merge-patch+json").code == 422
+
+
+def test_each_node_has_the_kubelets_lease_for_describe_node(api):
+    """`kubectl describe node` reads GET .../kube-node-lease/leases/<node> for its Lease section."""
+    assert "coordination.k8s.io" in [g["name"] for g in call(api, "GET", "/apis").body["groups"]]
+    base = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
+    lease = call(api, "GET", f"{base}/k8s-w1").body
+    assert lease["spec"]["holderIdentity"] == "k8s-w1" and lease["spec"]["leaseDurationSeconds"] == 40
+    assert lease["metadata"]["ownerReferences"][0]["kind"] == "Node"
+    renewed = datetime.strptime(lease["spec"]["renewTime"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    assert timedelta(0) <= datetime.now(timezone.utc) - renewed <= timedelta(seconds=11)  # kubelet renews every 10 s
+    names = [i["metadata"]["name"] for i in call(api, "GET", base).body["items"]]
+    assert sorted(names) == ["k8s-m", "k8s-w0", "k8s-w1", "k8s-w2"]
+    assert call(api, "GET", "/apis/coordination.k8s.io/v1/namespaces/default/leases").body["items"] == []
+    table = call(api, "GET", base, accept=TABLE).body
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Holder", "Age"]
+    assert call(api, "PUT", f"{base}/k8s-w1", body=lease).code == 405

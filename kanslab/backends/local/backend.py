@@ -101,6 +101,7 @@ class LocalBackend:
                     "neighbour table would overflow)")
             write_host_tools(self.names, self.rec, topo)
             say("mount and UTS namespaces: each host's own hostname, /etc, /var/lib and /root")
+            mntns.ensure_files_dir(self.names, self.rec)
             for host in topo.hosts:
                 write_host_files(self.names, topo, host)
                 mntns.create(self.names, self.rec, host, self.names.host(host), host,

@@ -32,6 +32,8 @@ def main(argv=None) -> int:
     lab = load_lab(args.prefix)
     if args.tool == "kubectl" and rest[:1] == ["exec"]:
         return _kubectl_exec(lab, rest[1:])
+    if args.tool == "kubectl" and rest[:1] and rest[0] not in EMULATED_VERBS and _real_kubectl(lab, args.host):
+        return _run_real_kubectl(lab, args.host, rest)
     if args.tool == "kubectl":
         offline = _offline_url(rest)
         if offline:
@@ -59,6 +61,34 @@ def main(argv=None) -> int:
     sys.stdout.write(out)
     sys.stderr.write(err)
     return rc
+
+
+# the verbs the emulator's kubectl answers itself (exec runs in the lab's dataplane, above); every other
+# verb (describe, logs, top, explain, ...) is kubectl's own code, a client of the lab's Kubernetes API
+EMULATED_VERBS = ("get", "apply", "create", "delete", "label", "patch", "version", "wait", "exec")
+
+
+def _real_kubectl(lab, host: str) -> str | None:
+    """The machine's own kubectl (not this host's wrapper), if it has one."""
+    import os
+    import shutil
+
+    own = str(lab.names.host_dir(host) / "bin")
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != own)
+    return shutil.which("kubectl", path=path)
+
+
+def _run_real_kubectl(lab, host: str, argv: list[str]) -> int:
+    """`kubectl describe|logs|...` on a lab host: the real kubectl with the lab's admin.conf, which names
+    the API at the control plane's 192.168.10.10:6443 as kubeadm's does, so `describe` and `logs`
+    print exactly what they print on a cluster."""
+    import os
+
+    from .kubeapi_certs import pki_dir
+
+    real = _real_kubectl(lab, host)
+    os.execv(real, [real, "--kubeconfig", str(pki_dir(lab.names) / "admin.conf"), *argv])
+    return 0
 
 
 def _offline_url(argv: list[str]) -> str | None:

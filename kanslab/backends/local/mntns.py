@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ...errors import CommandError
 from .names import Names
 from .netns import run
 from .record import Record, is_mountpoint
@@ -45,6 +46,19 @@ def ensure_ns_dir(names: Names, rec: Record) -> Path:
         rec.add("mount", path=str(d))
         run(["mount", "--bind", str(d), str(d)])
         run(["mount", "--make-private", str(d)])
+    return d
+
+
+def ensure_files_dir(names: Names, rec: Record) -> Path:
+    """<state>/files, where the overlays' upper layers live. The kernel refuses an upper layer on
+    overlayfs, which is where the state dir is in a container whose /run is not a tmpfs (Docker's
+    default: its root filesystem is overlay2); there <state>/files gets a tmpfs of its own."""
+    d = names.dir / "files"
+    d.mkdir(parents=True, exist_ok=True)
+    fstype = subprocess.run(["stat", "-f", "-c", "%T", str(d)], capture_output=True, text=True).stdout.strip()
+    if fstype == "overlayfs" and not is_mountpoint(d):
+        rec.add("mount", path=str(d))
+        run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", str(d)])
     return d
 
 
@@ -88,8 +102,32 @@ def create(names: Names, rec: Record, key: str, netns: str, hostname: str, scrip
     # remounted as ip netns exec does, so it shows this network namespace's devices
     body = " && ".join([f"hostname {shlex.quote(hostname)}", "umount -l /sys", "mount -t sysfs sysfs /sys",
                         *script])
-    run(["nsenter", f"--net=/run/netns/{netns}", "unshare", f"--mount={mnt}", f"--uts={uts}",
-         "--propagation", "slave", "sh", "-ec", body], host=hostname)
+    argv = ["nsenter", f"--net=/run/netns/{netns}", "unshare", f"--mount={mnt}", f"--uts={uts}",
+            "--propagation", "slave", "sh", "-ec", body]
+    try:
+        run(argv, host=hostname)
+    except CommandError as e:
+        if "Invalid argument" not in e.stderr or f"on {mnt} failed" not in e.stderr:
+            raise
+        _unshare_on_another_cpu(argv, hostname, (mnt, uts), e)
+
+
+def _unshare_on_another_cpu(argv: list[str], hostname: str, files: tuple[Path, Path], error: CommandError) -> None:
+    """The kernel refuses to bind a mount namespace's file from a namespace with a higher id
+    (fs/namespace.c, mnt_ns_loop: "could bind mounting the mount namespace inode cause a mount
+    namespace loop?"). Linux 6.18 numbers namespaces from per-CPU batches, so in a container (its own
+    namespace is young) a new namespace made on one CPU can get a lower id than the container's: then
+    every attempt on that CPU fails, and the same on another CPU succeeds."""
+    for cpu in sorted(os.sched_getaffinity(0)):
+        for f in files:  # what the failed attempt bound (the UTS file) is bound again
+            if is_mountpoint(str(f)):
+                run(["umount", str(f)], host=hostname, check=False)
+        try:
+            run(["taskset", "-c", str(cpu), *argv], host=hostname)
+            return
+        except CommandError as e:
+            error = e
+    raise error
 
 
 def host_script(names: Names, host: str, router: bool) -> list[str]:

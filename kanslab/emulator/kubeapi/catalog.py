@@ -3,7 +3,7 @@
 A resource is served when the datastore holds its kind (`datastore.KINDS`), so a kind another part
 of the lab adds to the datastore (Service, Endpoints, ...) appears in discovery without a change
 here. Events are served always: the lab derives the kubelet's and scheduler's events from its pods
-(events.py) and adds any Event objects the datastore holds.
+(events.py) and adds any Event objects the datastore holds. So are the kubelet's node Leases (leases.py).
 
 Discovery is the legacy form (/api, /api/v1, /apis, /apis/<group>/<version>): kubectl 1.30 asks
 for aggregated discovery first (Accept: application/json;g=apidiscovery.k8s.io;v=v2;
@@ -76,6 +76,7 @@ KNOWN = (
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", "ClusterRole", False),
     Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", "RoleBinding", True),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", "Role", True),
+    Resource("coordination.k8s.io", "v1", "leases", "lease", "Lease", "", True),
     Resource("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", "NetworkPolicy", True,
              ("netpol",)),
 )
@@ -85,12 +86,15 @@ SUBRESOURCES = {"pods": (("log", "Pod", ("get",)), ("exec", "PodExecOptions", ("
                 "deployments": (("scale", "Scale", ("get", "patch", "update")),),
                 "replicasets": (("scale", "Scale", ("get", "patch", "update")),)}
 # the preferred version of each group, in kube-apiserver's discovery order
-GROUP_ORDER = ("apps", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io", "rbac.authorization.k8s.io")
+GROUP_ORDER = ("apps", "events.k8s.io", "discovery.k8s.io", "networking.k8s.io", "rbac.authorization.k8s.io",
+               "coordination.k8s.io")
+# resources derived from other objects when read, never stored: events (events.py), node leases (leases.py)
+DERIVED = ("Event", "Lease")
 
 
 def served() -> list[Resource]:
     kinds = set(datastore.KINDS)
-    return [r for r in KNOWN if r.store_kind in kinds or r.kind == "Event"]
+    return [r for r in KNOWN if r.store_kind in kinds or r.kind in DERIVED]
 
 
 def stored(r: Resource) -> bool:

@@ -22,7 +22,7 @@ from .. import resources as res
 from ..datastore import Datastore
 from ..outcomes import ApplyError
 from ..selectors import k8s_label_selector
-from . import catalog, events, fields, openapi, patching, tables
+from . import catalog, events, fields, leases, openapi, patching, tables
 
 _REASON_CODE = {"NotFound": 404, "AlreadyExists": 409, "Conflict": 409, "Invalid": 422, "BadRequest": 400,
                 "Forbidden": 403, "MethodNotAllowed": 405, "NotAcceptable": 406, "UnsupportedMediaType": 415,
@@ -152,10 +152,12 @@ class KubeAPI:
                 out.extend(events.pod_events(pod))
             # etcd's key order, as kube-apiserver lists: namespace, then name ("<object>.<hex UnixNano>")
             out.sort(key=lambda e: (e["metadata"]["namespace"], e["metadata"]["name"]))
+        if r.kind == "Lease":
+            out.extend(leases.node_leases(self.ds.list("Node"), ns, self.clock()))
         return out
 
     def _get(self, r: catalog.Resource, ns: str | None, name: str) -> dict | None:
-        if r.kind == "Event":
+        if r.kind in catalog.DERIVED:
             return next((e for e in self._objects(r, ns) if e["metadata"]["name"] == name), None)
         obj = self.ds.get(r.store_kind, name, ns) if catalog.stored(r) else None
         return _as_go_json(r, obj) if obj is not None else None
@@ -192,8 +194,8 @@ class KubeAPI:
             return Response(200, {"kind": f"{r.kind}List", "apiVersion": r.api_version,
                                   "metadata": {"resourceVersion": rv}, "items": objs})
         if method in ("POST", "PUT", "PATCH") and not catalog.stored(r):
-            return status(405, "MethodNotAllowed", f"the embedded lab derives {r.plural} from its pods; they "
-                          "cannot be written")
+            return status(405, "MethodNotAllowed", f"the embedded lab derives {r.plural} from its pods and "
+                          "nodes; they cannot be written")
         if method == "POST" and not name:
             return self._write(r, ns, self._body(body), "create", 201)
         if method == "PUT" and name:

@@ -54,6 +54,8 @@ COLUMNS = {
              _col("Kernel-Version", priority=1, doc="Kernel Version reported by the node."),
              _col("Container-Runtime", priority=1, doc="ContainerRuntime Version reported by the node.")],
     "Namespace": [NAME, _col("Status", doc="The status of the namespace"), AGE],
+    "Lease": [NAME, _col("Holder", doc="holderIdentity contains the identity of the holder of a current lease."),
+              AGE],
     "Event": [_col("Last Seen", doc="The time at which the most recent occurrence of this event was recorded."),
               _col("Type", doc="Type of this event (Normal, Warning), new types could be added in the future"),
               _col("Reason", doc="This should be a short, machine understandable string that gives the reason for "
@@ -287,6 +289,7 @@ def cells(kind: str, o: dict, now: datetime) -> list:
                               age()],
         "Secret": lambda: [o["metadata"]["name"], o.get("type", ""), len(o.get("data") or {}), age()],
         "ServiceAccount": lambda: [o["metadata"]["name"], len(o.get("secrets") or []), age()],
+        "Lease": lambda: [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""), age()],
     }
     if kind in simple:
         return simple[kind]()
