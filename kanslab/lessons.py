@@ -208,6 +208,7 @@ def dashboard(lab, which: str, start, end=None, step: str = "5s", server: str | 
             series = [_legend(t.get("legend", ""), {k: getattr(r, k) for k in labels}, t["expr"])
                       for r in df[labels].itertuples(index=False)]
             frames.append(pd.DataFrame({"row": p.get("row", ""), "panel": p["title"], "type": p["type"],
-                                        "expr": t["expr"], "series": series, "timestamp": df.timestamp.values,
-                                        "value": df.value.values}, columns=cols))
+                                        "expr": t["expr"], "series": series,
+                                        "timestamp": df.timestamp.reset_index(drop=True),
+                                        "value": df.value.reset_index(drop=True)}, columns=cols))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
