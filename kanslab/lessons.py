@@ -169,3 +169,46 @@ def sample(metrics, metric: str, **labels) -> float:
     if len(rows) != 1:
         raise InvalidInput(f"{len(rows)} samples of {metric} {labels or ''}: expected exactly one")
     return rows.value.item()
+
+
+# --- dashboards -----------------------------------------------------------------------------------------
+
+def _legend(template: str, labels: dict, expr: str) -> str:
+    """A Grafana legend: `{{label}}` replaced by the series' label value (Grafana leaves an unknown one
+    empty); an empty template shows the series' labels, or the query for a label-less result."""
+    import re
+
+    if template:
+        return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: str(labels.get(m.group(1), "")), template).strip() or expr
+    shown = {k: v for k, v in labels.items() if k != "metric"}
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(shown.items())) + "}" if shown else expr
+
+
+def dashboard(lab, which: str, start, end=None, step: str = "5s", server: str | None = None):
+    """A Calico dashboard's panels as Grafana would draw them: every target's PromQL asked as a range
+    query over [start, end]. `which`: "felix" (Calico v3.28.1's Felix dashboard, from its
+    grafana-dashboards.yaml) or "kube_controllers" (the ipam_* panels: Calico ships no such
+    dashboard). One row per panel, series and step: row, panel, type, expr, series (the panel's
+    legend filled in), timestamp, value; `plot.dashboard` draws it."""
+    import pandas as pd
+
+    from .emulator.metric_table import dashboard_panels
+
+    cols = ["row", "panel", "type", "expr", "series", "timestamp", "value"]
+    frames = []
+    for p in dashboard_panels(which):
+        for t in p["targets"]:
+            df = lab.prometheus_query_range(t["expr"], start=start, end=end, step=step, server=server)
+            if df.empty:  # a panel with no data still shows (Grafana: "No data")
+                frames.append(pd.DataFrame([{"row": p.get("row", ""), "panel": p["title"], "type": p["type"],
+                                             "expr": t["expr"], "series": None, "timestamp": pd.NaT,
+                                             "value": float("nan")}], columns=cols))
+                continue
+            labels = [c for c in df.columns if c not in ("timestamp", "value")]
+            series = [_legend(t.get("legend", ""), {k: getattr(r, k) for k in labels}, t["expr"])
+                      for r in df[labels].itertuples(index=False)]
+            frames.append(pd.DataFrame({"row": p.get("row", ""), "panel": p["title"], "type": p["type"],
+                                        "expr": t["expr"], "series": series,
+                                        "timestamp": df.timestamp.reset_index(drop=True),
+                                        "value": df.value.reset_index(drop=True)}, columns=cols))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)

@@ -1,4 +1,5 @@
-"""Chapter 05's exercises: Felix's metrics, read from the nodes' own metrics endpoints."""
+"""Chapter 05's exercises: Felix's metrics (read from the nodes' own endpoints) and the Service through
+which the write-up's Prometheus discovers calico-kube-controllers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from ._common import node_ip, running_pods
 from .registry import Result, exercise
 
 CHAPTER = "05-monitoring"
+KUBE_CONTROLLERS_SVC = "kube-controllers-metrics-svc"  # the name the write-up's job keeps
+KUBE_CONTROLLERS_PORT = 9094  # KubeControllersConfiguration's prometheusMetricsPort default
 
 
 def _curl_exit(lab, ip: str, port: int = 9091) -> int:
@@ -65,25 +68,35 @@ def policy_metric(lab) -> Result:
     return Result(False, "felix_active_local_policies on k8s-w2 is 0: no policy applies to a pod there yet.")
 
 
-@exercise("05-scraper", CHAPTER, "A scraper gets through mon-ingress")
-def scraper(lab) -> Result:
-    pods = running_pods(lab)
-    mon = pods[pods.labels.map(lambda ls: (ls or {}).get("app") == "mon")]
-    if mon.empty:
-        return Result(False, "the chapter's mon pods (app=mon) are not running: create them first.")
-    pol = json.loads(lab.kubectl("get networkpolicy -A -o json")).get("items", [])
-    guards = [p for p in pol if (p["spec"].get("podSelector") or {}).get("matchLabels", {}).get("app") == "mon"]
-    if not guards:
-        return Result(False, "no NetworkPolicy selects app=mon: anyone reaches mon1 now. Apply the chapter's "
-                             "mon-ingress first; the exercise is to get through it.")
-    scrapers = pods[pods.labels.map(lambda ls: (ls or {}).get("role") == "scraper")]
-    if scrapers.empty:
-        return Result(False, "no running pod carries the label the policy admits. Hint: read mon-ingress's `from`.")
-    target = f"{mon.iloc[0].namespace}/{mon.iloc[0]['name']}"
-    keys = [f"{r.namespace}/{r.name}" for r in scrapers.itertuples()]
-    m = lab.reachability(pods=keys + [target])
-    ok = [k for k in keys if m.loc[k, target]]
-    if ok:
-        return Result(True, f"{ok[0]} reaches {target} on TCP/80 through mon-ingress (measured).")
-    return Result(False, f"{', '.join(keys)} carry role=scraper but do not reach {target}. Hint: mon-ingress's "
-                         "podSelector peer means pods of mon's own namespace.")
+@exercise("05-kube-controllers-svc", CHAPTER, "A Service through which Prometheus finds kube-controllers")
+def kube_controllers_svc(lab) -> Result:
+    kc = running_pods(lab, "kube-system")
+    kc = kc[kc["name"].str.startswith("calico-kube-controllers-")]
+    if kc.empty:
+        return Result(False, "calico-kube-controllers is not running in kube-system.")
+    ip = kc.iloc[0].ip
+    want = f"{ip}:{KUBE_CONTROLLERS_PORT}"
+    items = json.loads(lab.kubectl("get endpoints -A -o json")).get("items", [])
+    found = {}  # "ns/name" -> ["ip:port", ...] of every Endpoints object
+    for e in items:
+        key = f"{e['metadata'].get('namespace', 'default')}/{e['metadata']['name']}"
+        found[key] = [f"{a['ip']}:{p['port']}" for s in e.get("subsets") or [] for a in s.get("addresses") or []
+                      for p in s.get("ports") or []]
+    mine = next((v for k, v in found.items() if k.endswith(f"/{KUBE_CONTROLLERS_SVC}")), None)
+    if mine is not None and want in mine:
+        return Result(True, f"{KUBE_CONTROLLERS_SVC} has the endpoint {want}: the job kube_controllers_metrics keeps "
+                            "it and Prometheus scrapes kube-controllers there.")
+    if mine is not None and any(a.startswith(f"{ip}:") for a in mine):
+        return Result(False, f"{KUBE_CONTROLLERS_SVC} selects kube-controllers, but its endpoint is "
+                             f"{', '.join(mine)}. Hint: on which port does kube-controllers serve its metrics "
+                             "(KubeControllersConfiguration)?")
+    if mine is not None:
+        return Result(False, f"{KUBE_CONTROLLERS_SVC} exists but has no endpoint on the kube-controllers pod. Hint: "
+                             "a Service's endpoints are the pods of its own namespace that its selector matches; "
+                             "compare both with the pod's.")
+    other = [k for k, v in found.items() if any(a.startswith(f"{ip}:") for a in v)]
+    if other:
+        return Result(False, f"{', '.join(other)} selects kube-controllers, but the job keeps only the endpoints of "
+                             f"a Service with one particular name. Hint: read the job's relabel_configs.")
+    return Result(False, "no Service has kube-controllers' pod among its endpoints yet. Hint: felix-metrics-svc, "
+                         "headless and selecting calico-node, is the model.")

@@ -250,25 +250,37 @@ spec:
 def test_ch05_monitoring(lab):
     before = json.loads(lab.calicoctl("get felixconfiguration default -o json"))
     pods = [pod_manifest("ex5-mon", "k8s-w1", labels={"app": "mon"})]
+    wrong_svc = """apiVersion: v1
+kind: Service
+metadata: {name: kc-metrics, namespace: kube-system}
+spec:
+  clusterIP: None
+  selector: {k8s-app: calico-kube-controllers}
+  ports: [{port: 9094, targetPort: 9094}]
+"""
     try:
         lab.calicoctl("""patch felixconfiguration default --patch '{"spec":{"prometheusMetricsEnabled": true}}'""")
         passes(lab, "05-enable-metrics")
+        # the Service for kube-controllers: right selector under the wrong name, then the write-up's
+        lab.apply(wrong_svc)
+        r = check(lab, "05-kube-controllers-svc")
+        assert not r.passed and "kube-system/kc-metrics selects kube-controllers" in r.message
+        lab.sh("k8s-m", "kubectl apply -f ~/manifests/kube-controllers-metrics-svc.yaml")
+        passes(lab, "05-kube-controllers-svc")
         lab.apply(pods)
         lab.wait_ready(["ex5-mon"])
         lab.apply(MON_INGRESS)
-        r = check(lab, "05-scraper")
-        assert not r.passed and "no running pod carries the label" in r.message
         r = check(lab, "05-policy-metric")  # the policy selects a pod on k8s-w1 only
         assert not r.passed and "k8s-w2" in r.message
-        more = [pod_manifest("ex5-mon2", "k8s-w2", labels={"app": "mon"}),
-                pod_manifest("ex5-scraper", "k8s-w0", labels={"role": "scraper"})]
+        more = [pod_manifest("ex5-mon2", "k8s-w2", labels={"app": "mon"})]
         pods += more
         lab.apply(more)
-        lab.wait_ready(["ex5-mon2", "ex5-scraper"])
+        lab.wait_ready(["ex5-mon2"])
         passes(lab, "05-policy-metric")
-        passes(lab, "05-scraper")
     finally:
         lab.kubectl("delete networkpolicy mon-ingress --ignore-not-found", check=False)
+        lab.kubectl("delete service kc-metrics kube-controllers-metrics-svc -n kube-system --ignore-not-found",
+                    check=False)
         lab.delete(pods)
         lab.apply({"apiVersion": before["apiVersion"], "kind": "FelixConfiguration", "metadata": {"name": "default"},
                    "spec": before["spec"]})
