@@ -31,7 +31,8 @@ def patch_pool(lab, spec: dict):
 
 
 def test_fresh_lab_passes_no_check(lab):
-    ids = [i for i in kanslab.exercises.list().id if not i.startswith("06")]
+    # chapters 06 (faults) and 07 (a scale lab of its own) check other labs than this fresh one
+    ids = [i for i in kanslab.exercises.list().id if not i.startswith(("06", "07"))]
     assert len(kanslab.exercises.list()) >= 15 and len(ids) == 15
     passed = [i for i in ids if check(lab, i).passed]
     assert passed == []

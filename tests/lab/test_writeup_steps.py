@@ -191,7 +191,7 @@ def test_bgppeer_routes_and_ping(lab):
         exits_0(lab, "k8s-m", "calicoctl node status")), timeout=60)
     run(lab, "k8s-m", "calicoctl node status")
     for host in ("k8s-m", "k8s-w1"):
-        assert wait_for(lambda: (lambda o: o and "10.1.2.0/24" in o)(exits_0(lab, host, "ip -c route | grep bird")),
+        assert wait_for(lambda host=host: (lambda o: o and "10.1.2.0/24" in o)(exits_0(lab, host, "ip -c route | grep bird")),
                         timeout=60)
         out = run(lab, host, "ip -c route | grep bird")
         assert "10.1.1.0/24" in out and "proto bird" in out
