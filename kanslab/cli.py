@@ -194,6 +194,8 @@ def main(argv=None) -> int:
     t.add_argument("--check", action="store_true", help="write nothing; fail when an edition is stale")
     t.add_argument("--todo", metavar="FILE", help="write the markdown cells still to translate to FILE (YAML)")
     t.set_defaults(fn=cmd_translate)
+    for p in sub.choices.values():  # `kanslab down --prefix X` as well as `kanslab --prefix X down`
+        p.add_argument("--prefix", default=argparse.SUPPRESS, help="lab prefix (as before the subcommand)")
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

@@ -353,3 +353,10 @@ def test_kubectl_apply_from_a_file_and_pod_update_rules(lab):
     assert rc == 1 and err.startswith('The Pod "pod1" is invalid: spec: Forbidden: pod updates may not change')
     assert kctl(lab, "create -f node3-pod3.yaml")[2].startswith(
         'Error from server (AlreadyExists): error when creating "node3-pod3.yaml": pods "pod1" already exists')
+
+
+def test_prefix_may_follow_the_subcommand(tmp_path, capsys):
+    from kanslab.cli import main
+
+    assert main(["down", "--prefix", "nosuchlab9"]) == 0
+    assert "no lab 'nosuchlab9'" in capsys.readouterr().out
