@@ -258,7 +258,7 @@ def test_chapter_runs_unchanged_on_the_replay_backend(chapter, tmp_path):
     checks = [c for c in nb.cells[:n_cells] if c.cell_type == "code" and "assert" in c.source]
     assert len(checks) >= 3
     first = next(c for c in nb.cells if c.cell_type == "code")
-    assert "kanslab.connect()" in first.source
+    assert "kanslab.connect()" in first.source or "scale.connect(" in first.source
     banner = "".join(o.get("text", "") for o in first.outputs if o.get("name") == "stderr")
     assert "REPLAY" in banner
     said = nb.cells[-1].outputs[0]["text"].splitlines()
@@ -297,3 +297,16 @@ def test_recording_a_chapter_tells_its_kernel_the_lab_and_leaves_our_environment
     assert dict(os.environ) == before
     header = load(out).header
     assert (header["prefix"], header["backend"], header["chapter"]) == ("kr9env", "local", "99-env")
+
+
+def test_query_times_sent_with_curl_do_not_change_the_question():
+    from kanslab.backends.replay.transcript import call_key
+
+    def ask(start, end):
+        return call_key("sh", ["k8s-m", "curl -sS -G --max-time 10 http://192.168.10.10:30001/api/v1/query_range "
+                               f"--data-urlencode query=up --data-urlencode start={start} "
+                               f"--data-urlencode end={end} --data-urlencode step=1s"], {})
+
+    assert ask(1.5, 9.5) == ask(100.25, 200.75)
+    assert ask(1.5, 9.5) != call_key("sh", ["k8s-m", "curl http://192.168.10.10:30001/api/v1/query_range "
+                                            "--data-urlencode query=rate(up[1m]) --data-urlencode step=1s"], {})

@@ -155,12 +155,20 @@ def _transcripts(transcript, chapter) -> list[Transcript]:
     return [load(p) for p in find_transcripts(transcript, chapter)]
 
 
+def _for_workers(ts: list[Transcript], workers: int | None) -> list[Transcript]:
+    """`connect(workers=N)` (chapter 07's `kanslab.scale.connect`) is answered by the transcripts recorded
+    on a lab of that size, and its topology is theirs."""
+    if workers is None:
+        return ts
+    return [t for t in ts if (t.header.get("topology") or {}).get("workers") == workers] or ts
+
+
 class ReplayBackend:
     name = "replay"
     capability_names: tuple[str, ...] = ()
 
     def __new__(cls, transcript=None, chapter: str | None = None, *args, **kwargs):
-        ts = _transcripts(transcript, chapter)
+        ts = _for_workers(_transcripts(transcript, chapter), kwargs.get("workers"))
         # the union over the candidate transcripts: any of them may turn out to be the chapter's
         caps = tuple(c.name for c in CAPABILITIES if any(c.name in t.capabilities for t in ts))
         self = object.__new__(_replay_class(caps))

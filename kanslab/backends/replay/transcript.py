@@ -15,6 +15,7 @@ import base64
 import gzip
 import io
 import json
+import re
 from pathlib import Path
 
 from ... import errors as kerrors
@@ -24,6 +25,8 @@ FORMAT = "kanslab-transcript/1"
 # timeouts): left out when a call is matched against the recording
 VOLATILE_KWARGS = {"timeout"}
 VOLATILE_PROM_PARAMS = {"start", "end", "time"}
+# the same times in a query sent to an in-lab Prometheus with curl (Lab._prometheus with `server=`)
+_VOLATILE_CURL_PARAMS = re.compile(r" --data-urlencode '?(?:start|end|time)=[^ ']*'?")
 
 
 def encode(value):
@@ -94,6 +97,8 @@ def call_key(method: str, args: list, kwargs: dict) -> str:
             a[1] = {k: v for k, v in a[1].items() if k not in VOLATILE_PROM_PARAMS}
         if isinstance(kw.get("params"), dict):
             kw["params"] = {k: v for k, v in kw["params"].items() if k not in VOLATILE_PROM_PARAMS}
+    if method == "sh" and len(a) > 1 and isinstance(a[1], str) and "/api/v1/query" in a[1]:
+        a[1] = _VOLATILE_CURL_PARAMS.sub("", a[1])
     if method == "up":  # up(progress=...) is the same question however progress is shown
         a, kw = [], {}
     return json.dumps([method, a, kw], sort_keys=True, separators=(",", ":"))
