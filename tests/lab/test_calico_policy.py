@@ -86,6 +86,7 @@ def test_iptables_and_ipsets_in_felix_layout(model):
     assert "--match-set cali40masq-ipam-pools src" in save
     ids = re.findall(r'--comment "?cali:([^" ]+)"?', save)
     assert ids and all(re.fullmatch(r"[A-Za-z0-9_-]{16}", i) for i in ids)
+    assert '-m comment --comment "cali:wUHhoiAYhphO9Mso" -j cali-FORWARD' in save  # Felix's own hash
     # every rule Felix writes carries its id; kube-proxy's KUBE-* chains and jumps share the tables
     rules = [ln for ln in save.splitlines() if ln.startswith("-A ") and not ln.split()[1].startswith("KUBE-")
              and " -j KUBE-" not in ln]

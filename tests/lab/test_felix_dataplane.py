@@ -16,21 +16,6 @@ def _mtu(lab, pod: str) -> int:
     return json.loads(lab.exec(f"default/{pod}", "ip -j link show dev eth0"))[0]["mtu"]
 
 
-def test_iptables_and_ipsets_in_felixs_layout(lab):
-    lab.apply(POD.format(name="mtu-a"))
-    save = lab.sh("k8s-w1", "iptables-save")
-    for chain in ("cali-FORWARD", "cali-INPUT", "cali-OUTPUT", "cali-from-wl-dispatch", "cali-to-wl-dispatch",
-                  "cali-pri-kns.default", "cali-nat-outgoing", "cali-PREROUTING"):
-        assert f":{chain} - [" in save, chain
-    assert '-m comment --comment "Drop if no profiles matched" -j DROP' in save
-    assert "--match-set cali40masq-ipam-pools src" in save
-    ids = re.findall(r'--comment "cali:([^"]*)"', save)
-    assert ids and all(len(i) == 16 for i in ids)
-    assert "-m comment --comment \"cali:wUHhoiAYhphO9Mso\" -j cali-FORWARD" in save  # Felix's own hash
-    sets = lab.sh("k8s-w1", "ipset list -n").split()
-    assert {"cali40all-ipam-pools", "cali40masq-ipam-pools", "cali40this-host", "cali40all-hosts-net"} <= set(sets)
-
-
 def test_felix_leaves_other_chains_alone(lab):
     lab.sh("k8s-w1", "iptables -t nat -N KUBE-TEST && iptables -t nat -A PREROUTING -j KUBE-TEST")
     try:
