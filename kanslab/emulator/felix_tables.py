@@ -7,9 +7,8 @@ ipsets cali40masq-ipam-pools / cali40all-ipam-pools (ipsets/ipset_defs.go, masq_
 `Chain.RuleHashes`: a SHA-224 chain over the chain name and each rule as Felix renders it for
 hashing, see `felix_form`), so a rule the lab writes as Felix would has Felix's id.
 
-Not emulated: the `-o tunl0 ... MASQUERADE` rule for host-originated traffic into the tunnel, and
-the named-port and selector ipsets (policy rules here list pod IPs instead, so their ids are
-Felix's hash of the lab's rule, not of Felix's ipset rule).
+Not emulated: the named-port and selector ipsets (policy rules here list pod IPs instead, so
+their ids are Felix's hash of the lab's rule, not of Felix's ipset rule).
 """
 
 from __future__ import annotations
@@ -55,7 +54,8 @@ MANGLE = {
 
 
 def _rule(chain: str, rule_id: str, body: str) -> str:
-    return f'-A {chain} -m comment --comment "cali:{rule_id}" {body}'
+    """One rule; without a fixed id, with_rule_ids gives it Felix's hash."""
+    return f'-A {chain} -m comment --comment "cali:{rule_id}" {body}' if rule_id else f"-A {chain} {body}"
 
 
 def _table(name: str, spec: dict) -> list[str]:
@@ -73,9 +73,17 @@ def mangle_rules() -> list[str]:
     return _table("mangle", MANGLE)
 
 
-def nat_rules(pools: list) -> list[str]:
+_TUNNEL_MASQ = "-m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully"
+
+
+def nat_rules(view) -> list[str]:
     """nat: Felix's hooks and cali-nat-outgoing, which masquerades what leaves a natOutgoing pool for
-    anywhere outside every pool (nat.go `NATOutgoingChain`, with --random-fully as on a current kernel)."""
+    anywhere outside every pool (nat.go `NATOutgoingChain`, with --random-fully as on a current kernel).
+
+    With a tunnel device up, cali-POSTROUTING also masquerades the host's own packets that leave
+    through it from an address that is not the tunnel's (static.go `StaticNATPostroutingChains`:
+    IPIP first, then VXLAN, each only once its tunnel address is set)."""
+    pools = view.pools
     spec = {"chains": ["cali-OUTPUT", "cali-POSTROUTING", "cali-PREROUTING", "cali-fip-dnat", "cali-fip-snat",
                        "cali-nat-outgoing"],
             "hooks": [("PREROUTING", "6gwbT8clXdHdC1b1", "-j cali-PREROUTING"),
@@ -85,6 +93,12 @@ def nat_rules(pools: list) -> list[str]:
                       ("cali-POSTROUTING", "Z-c7XtVd2Bq7s_hA", "-j cali-fip-snat"),
                       ("cali-POSTROUTING", "nYKhEzDlr11Jccal", "-j cali-nat-outgoing"),
                       ("cali-PREROUTING", "r6XmIziWUJsdOK6Z", "-j cali-fip-dnat")]}
+    post = 3  # after the fip-snat and nat-outgoing jumps, in chain order (the id chains over the rules before)
+    if view.ipip_tunnel_addr and any(p.ipip_mode != "Never" for p in pools):
+        spec["rules"].insert(post, ("cali-POSTROUTING", "SXWvdsbh4Mw7wOln", f"-o tunl0 {_TUNNEL_MASQ}"))
+        post += 1
+    if view.vxlan_tunnel_addr and any(p.vxlan_mode != "Never" for p in pools):
+        spec["rules"].insert(post, ("cali-POSTROUTING", "", f"-o vxlan.calico {_TUNNEL_MASQ}"))
     if any(p.nat_outgoing for p in pools):
         spec["rules"].append(("cali-nat-outgoing", "flqWnvo8yq4ULQLa",
                               "-m set --match-set cali40masq-ipam-pools src "

@@ -165,6 +165,15 @@ def vtep(lab, node: str) -> str:
     return yaml.safe_load(lab.calicoctl(f"get node {node} -o yaml"))["spec"]["ipv4VXLANTunnelAddr"]
 
 
+TUNNEL_MASQ = "-m addrtype ! --src-type LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully"
+
+
+def tunnel_masquerade(lab) -> list[str]:
+    """k8s-w1's cali-POSTROUTING rules that masquerade into a tunnel device, as iptables-save prints them."""
+    return [ln.removeprefix("-A cali-POSTROUTING ") for ln in lab.sh("k8s-w1", "iptables-save -t nat").splitlines()
+            if ln.startswith("-A cali-POSTROUTING -o ")]
+
+
 # -- one test per mode ------------------------------------------------------------------------
 
 def test_ipip_always(lab, web_pods, blocks):
@@ -177,6 +186,8 @@ def test_ipip_always(lab, web_pods, blocks):
         remote = rn[rn.prefix.isin([blocks[n] for n in ("k8s-m", "k8s-w2", "k8s-w0")])]
         assert set(remote.iface) == {"tunl0"} and set(remote["flags"]) == {"UG"}
 
+        assert wait_for(lambda: tunnel_masquerade(lab) == [
+            f"-o tunl0 -m comment --comment \"cali:SXWvdsbh4Mw7wOln\" {TUNNEL_MASQ}"], timeout=10)
         rtr, w2 = capture_webpod1_to_2_and_3(lab, web_pods)
     r, w = rtr.packets, w2.packets
     pod1, pod2, pod3 = web_pods["webpod1"], web_pods["webpod2"], web_pods["webpod3"]
@@ -276,6 +287,9 @@ def test_vxlan_always(lab, web_pods, blocks):
         assert wait_routes(lab, want) == want
         link = lab.sh("k8s-w1", "ip -d link show vxlan.calico")
         assert "vxlan id 4096" in link and "dstport 4789" in link and f"local {W1}" in link
+        # the node's own packets into the tunnel are masqueraded to its VTEP address; tunl0's rule is gone
+        assert wait_for(lambda: tunnel_masquerade(lab) == [
+            f"-o vxlan.calico -m comment --comment \"cali:e9dnSgSVNmIcpVhP\" {TUNNEL_MASQ}"], timeout=10)
         rtr, w2 = capture_webpod1_to_2_and_3(lab, web_pods)
     pod1, pod2, pod3 = web_pods["webpod1"], web_pods["webpod2"], web_pods["webpod3"]
     r, w = rtr.packets, w2.packets

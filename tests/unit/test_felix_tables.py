@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+from dataclasses import replace
 
 import pytest
 
@@ -40,11 +41,29 @@ def test_ipsets_hold_every_pool_disabled_included_and_every_host():
 
 
 def test_nat_outgoing_matches_the_pool_sets_with_felix_ids():
-    lines = ft.nat_rules(_view()["pools"])
+    lines = ft.nat_rules(_view())
     assert '-A cali-nat-outgoing -m comment --comment "cali:flqWnvo8yq4ULQLa" -m set --match-set ' \
            'cali40masq-ipam-pools src -m set ! --match-set cali40all-ipam-pools dst -j MASQUERADE --random-fully' in lines
     assert '-A cali-POSTROUTING -m comment --comment "cali:nYKhEzDlr11Jccal" -j cali-nat-outgoing' in lines
-    assert not [ln for ln in ft.nat_rules(_view(nat_outgoing=False)["pools"][:1]) if "-A cali-nat-outgoing" in ln]
+    no_masq = _view(nat_outgoing=False)
+    assert not [ln for ln in ft.nat_rules(replace(no_masq, pools=no_masq.pools[:1])) if "-A cali-nat-outgoing" in ln]
+
+
+def test_the_host_masquerades_into_the_tunnel_it_has():
+    """static.go: tunl0's MASQUERADE (Felix's fixed id) with IPIP, vxlan.calico's with VXLAN, neither without."""
+    ipip = ft.with_rule_ids(ft.nat_rules(_view()))
+    assert '-A cali-POSTROUTING -m comment --comment "cali:SXWvdsbh4Mw7wOln" -o tunl0 -m addrtype ! --src-type ' \
+           'LOCAL --limit-iface-out -m addrtype --src-type LOCAL -j MASQUERADE --random-fully' in ipip
+    assert not [ln for ln in ipip if "vxlan.calico" in ln]
+    base = _view()
+    vxlan = replace(base, ipip_tunnel_addr=None, vxlan_tunnel_addr="172.16.148.1",
+                    pools=[replace(p, ipip_mode="Never", vxlan_mode="Always") for p in base.pools[:1]])
+    lines = ft.with_rule_ids(ft.nat_rules(vxlan))
+    # the id research/felix-dataplane.md verified for a VXLAN-only node
+    assert [ln.split('"')[1] for ln in lines if "-o vxlan.calico" in ln] == ["cali:e9dnSgSVNmIcpVhP"]
+    assert not [ln for ln in lines if "tunl0" in ln]
+    never = replace(base, pools=[replace(p, ipip_mode="Never") for p in base.pools])
+    assert not [ln for ln in ft.nat_rules(never) if "MASQUERADE" in ln and "-o " in ln]
 
 
 def test_raw_and_mangle_hook_the_builtin_chains():

@@ -324,7 +324,7 @@ class Agent:
         if self.iptables_views.get(node) == key:
             return
         sets = felix_tables.ipsets(view)
-        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view.pools) + \
+        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view) + \
             policy.filter_rules(view)
         rules = "\n".join(felix_tables.with_rule_ids(tables)) + "\n"
         restore_sets = felix_tables.ipset_restore(sets)
