@@ -10,8 +10,9 @@ from __future__ import annotations
 
 class Args:
     def __init__(self, argv: list[str], with_value: dict[str, str], switches: dict[str, str],
-                 bool_switches: bool = False):
-        """bool_switches: `--flag=false` gives False (kubectl); otherwise the raw text is kept (calicoctl)."""
+                 bool_switches: bool = False, repeatable: frozenset[str] = frozenset()):
+        """bool_switches: `--flag=false` gives False (kubectl); otherwise the raw text is kept (calicoctl).
+        repeatable: options (by their key) that may come again, kept as a list (`-f a.yaml -f b.yaml`)."""
         self.pos: list[str] = []
         self.opts: dict[str, object] = {}
         self.bad: str | None = None
@@ -29,12 +30,18 @@ class Args:
                             self.bad = a
                             break
                         value = argv[i]
-                    self.opts[with_value[name]] = value
+                    self._set(with_value[name], value, repeatable)
                 elif not name.startswith("--") and len(a) > 2 and a[:2] in with_value:
-                    self.opts[with_value[a[:2]]] = a[2:].lstrip("=")  # -owide, -nkube-system
+                    self._set(with_value[a[:2]], a[2:].lstrip("="), repeatable)  # -owide, -nkube-system
                 else:
                     self.bad = a
                     break
             else:
                 self.pos.append(a)
             i += 1
+
+    def _set(self, key: str, value: str, repeatable: frozenset[str]) -> None:
+        if key in repeatable:
+            self.opts.setdefault(key, []).append(value)  # type: ignore[union-attr]
+        else:
+            self.opts[key] = value

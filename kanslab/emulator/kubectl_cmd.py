@@ -12,6 +12,7 @@ from . import kubectl_via_api as via_api
 from . import resources as res
 from .argv import Args
 from .jsonpath import render as jsonpath_render
+from .kinds import classify
 from .kubeapi import tables as api_tables
 from .object_output import kubectl_json, to_yaml
 from .outcomes import KUBECTL_RESOURCE, PLURAL, ApplyError
@@ -315,29 +316,60 @@ def _load(path: str, ctx: CliContext, ns: str | None) -> list[dict]:
     return objs
 
 
+_FILES = frozenset({"file"})
+
+
+def _load_files(a: Args, ctx: CliContext, ns: str | None) -> list[tuple[str, list[dict]]]:
+    """Every `-f` file, read and parsed before anything changes: (source as kubectl names it, objects)."""
+    return [("STDIN" if f == "-" else f, _load(f, ctx, ns)) for f in a.opts["file"]]  # type: ignore[union-attr]
+
+
+def _each_file(files: list[tuple[str, list[dict]]], verb: str, act) -> Result:
+    """Act on each file in turn, as kubectl does: a file the server refuses is reported and the rest go on."""
+    out, err = [], []
+    for source, objs in files:
+        try:
+            out += [c.kubectl() + "\n" for c in act(source, objs)]
+        except InvalidInput as e:
+            err.append(_error_text(e, verb, source))
+    return (1 if err else 0), "".join(out), "".join(err)
+
+
 def cmd_apply(argv: list[str], ctx: CliContext, mode: str) -> Result:
     a = Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace"},
-              {"--validate": "validate", "--save-config": "save", "--dry-run": "dryrun"}, bool_switches=True)
+              {"--validate": "validate", "--save-config": "save", "--dry-run": "dryrun"}, bool_switches=True,
+              repeatable=_FILES)
     if a.bad or a.pos or "file" not in a.opts:
         return _unsupported(f"'kubectl {mode} {' '.join(argv)}' (use kubectl {mode} -f FILE or -f -)")
     if a.opts.get("dryrun"):
         return _unsupported("--dry-run")
-    source = "STDIN" if a.opts["file"] == "-" else str(a.opts["file"])
     try:
-        objs = _load(str(a.opts["file"]), ctx, a.opts.get("namespace"))
-        changes = res.apply_changes(ctx.ds, ctx.topology, objs, mode=mode, only="k8s", source=source)
+        files = _load_files(a, ctx, a.opts.get("namespace"))  # type: ignore[arg-type]
     except InvalidInput as e:
-        return 1, "", _error_text(e, mode, source)
-    out = "".join(c.kubectl() + "\n" for c in changes)
+        return 1, "", _error_text(e, mode, getattr(e, "source", "STDIN"))
+    changes: list = []
+
+    def act(source, objs):
+        done = res.apply_changes(ctx.ds, ctx.topology, objs, mode=mode, only="k8s", source=source)
+        changes.extend(done)
+        return done
+    rc, out, err = _each_file(files, mode, act)
     warn = "".join(f"Warning: {c.warning}\n" for c in changes if c.warning)
-    return 0, out, warn
+    return rc, out, warn + err
+
+
+def _present(ctx: CliContext, obj: dict) -> bool:
+    kind = classify(obj, "k8s")
+    meta = obj["metadata"]
+    return ctx.ds.get(kind, meta["name"], (meta.get("namespace") or "default") if kind in NAMESPACED else None) \
+        is not None
 
 
 def cmd_delete(argv: list[str], ctx: CliContext) -> Result:
     a = Args(argv, {"-f": "file", "--filename": "file", "-n": "namespace", "--namespace": "namespace",
                      "--grace-period": "grace", "-l": "selector", "--selector": "selector"},
               {"--force": "force", "--now": "now", "--wait": "wait", "--ignore-not-found": "ignore",
-               "--all": "all"}, bool_switches=True)
+               "--all": "all"}, bool_switches=True, repeatable=_FILES)
     if a.bad:
         return _unsupported(f"the flag {a.bad!r} of kubectl delete")
     ns = str(a.opts["namespace"]) if "namespace" in a.opts else None
@@ -345,13 +377,17 @@ def cmd_delete(argv: list[str], ctx: CliContext) -> Result:
     warn = ("Warning: Immediate deletion does not wait for confirmation that the running resource has been "
             "terminated. The resource may continue to run on the cluster indefinitely.\n") if a.opts.get("force") else ""
     if "file" in a.opts:
-        source = "STDIN" if a.opts["file"] == "-" else str(a.opts["file"])
         try:
-            objs = _load(str(a.opts["file"]), ctx, ns)
-            changes = res.delete_changes(ctx.ds, ctx.topology, objs, only="k8s", source=source)
+            files = _load_files(a, ctx, ns)
         except InvalidInput as e:
-            return 1, "", warn + _error_text(e, "delete", source)
-        return 0, "".join(c.kubectl().replace(" deleted", f" {verb}") + "\n" for c in changes), warn
+            return 1, "", warn + _error_text(e, "delete", getattr(e, "source", "STDIN"))
+
+        def act(source, objs):
+            if a.opts.get("ignore"):  # kubectl skips what is already gone, silently
+                objs = [o for o in objs if _present(ctx, o)]
+            return res.delete_changes(ctx.ds, ctx.topology, objs, only="k8s", source=source) if objs else []
+        rc, out, err = _each_file(files, "delete", act)
+        return rc, out.replace(" deleted\n", f" {verb}\n"), warn + err
     if not a.pos:
         return 1, "", ("error: You must provide one or more resources by argument or filename.\n")
     # `delete pod a b` or `delete pod/a node/b`

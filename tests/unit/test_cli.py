@@ -355,6 +355,27 @@ def test_kubectl_apply_from_a_file_and_pod_update_rules(lab):
         'Error from server (AlreadyExists): error when creating "node3-pod3.yaml": pods "pod1" already exists')
 
 
+def test_kubectl_takes_several_files_as_kubectl_does(lab):
+    """`-f a -f b` acts on both files in order; --ignore-not-found skips what is already gone."""
+    docs = NODE3_POD3.split("---\n")
+    (Path(lab.cwd) / "a.yaml").write_text(docs[0])
+    (Path(lab.cwd) / "b.yaml").write_text(docs[1] + "---\n" + docs[2])
+    assert kctl(lab, "apply -f a.yaml -f b.yaml") == (0, "pod/pod1 created\npod/pod2 created\npod/pod3 created\n", "")
+    # a file that does not parse stops everything before any change
+    (Path(lab.cwd) / "bad.yaml").write_text("kind: Pod\n  metadata: [\n")
+    rc, _, err = kctl(lab, "delete -f a.yaml -f bad.yaml")
+    assert rc == 1 and "bad.yaml" in err and kctl(lab, "get pod pod1 -o name")[1] == "pod/pod1\n"
+    assert kctl(lab, "delete -f a.yaml -f b.yaml") == (
+        0, 'pod "pod1" deleted\npod "pod2" deleted\npod "pod3" deleted\n', "")
+    rc, out, err = kctl(lab, "delete -f a.yaml")
+    assert rc == 1 and out == "" and err.startswith('Error from server (NotFound): error when deleting "a.yaml"')
+    assert kctl(lab, "delete -f a.yaml -f b.yaml --ignore-not-found") == (0, "", "")
+    # a file the server refuses is reported; the others are still applied
+    assert kctl(lab, "apply -f a.yaml")[0] == 0
+    rc, out, err = kctl(lab, "create -f a.yaml -f b.yaml")
+    assert rc == 1 and out == "pod/pod2 created\npod/pod3 created\n" and "AlreadyExists" in err and '"a.yaml"' in err
+
+
 def test_prefix_may_follow_the_subcommand(tmp_path, capsys):
     from kanslab.cli import main
 
