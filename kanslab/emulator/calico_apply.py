@@ -11,7 +11,7 @@ from . import calico_objects as co
 from . import calico_policy as cpol
 from . import ipam
 from .datastore import Datastore
-from .kinds import Run, already_exists, check_resource_version, not_found
+from .kinds import Run, already_exists, check_resource_version, not_found, stored_for_write
 from .outcomes import ApplyError, Change
 
 
@@ -140,13 +140,8 @@ def apply_calico_policy(run: Run, kind: str, obj: dict) -> Change:
     name, ns = meta["name"], None
     if kind == "CalicoNetworkPolicy":
         ns = meta["namespace"] = meta.get("namespace") or "default"
-        if run.tx.get("Namespace", ns) is None:
-            raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
-    new = cpol.normalize(kind, obj)
-    old = run.tx.get(kind, name, ns)
-    if old is not None and run.mode == "create":
-        raise already_exists(kind, name, ns)
-    check_resource_version(kind, obj, old)
+    new = cpol.normalize(kind, obj)  # clientv3 validates before the datastore is asked anything
+    old = stored_for_write(run, kind, obj, name, ns)
     if old is not None:
         if old.get("spec") == new["spec"] and (old["metadata"].get("labels") or {}) == \
                 (new["metadata"].get("labels") or {}):

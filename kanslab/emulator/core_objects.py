@@ -20,7 +20,7 @@ import json
 import re
 
 from . import k8s_objects as k8s
-from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
+from .kinds import Run, merged_meta, meta_changed, stored_for_write
 from .outcomes import ApplyError, Change
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -263,12 +263,7 @@ def apply_core(run: Run, kind: str, obj: dict) -> Change:
     ns = None if kind in CLUSTER_SCOPED else (meta.get("namespace") or "default")
     k8s.check_k8s_name(kind, name, ns)
     check_known_fields(kind, obj)
-    if ns is not None and run.tx.get("Namespace", ns) is None:
-        raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
-    old = run.tx.get(kind, name, ns)
-    if old is not None and run.mode == "create":
-        raise already_exists(kind, name, ns)
-    check_resource_version(kind, obj, old)
+    old = stored_for_write(run, kind, obj, name, ns)
     if kind == "ConfigMap":
         content = _configmap(name, ns, obj)
     elif kind == "Secret":

@@ -147,6 +147,17 @@ def not_found(kind: str, name: str, ns: str | None) -> ApplyError:
     return ApplyError(kind, name, f'{PLURAL[kind]} "{name}" not found', namespace=ns, status="NotFound")
 
 
+def stored_for_write(run: "Run", kind: str, obj: dict, name: str, ns: str | None) -> dict | None:
+    """The stored object a write replaces (None for a new one), after the checks every write makes:
+    its namespace exists, `create` does not overwrite, and a resourceVersion in the manifest is current."""
+    if ns is not None and run.tx.get("Namespace", ns) is None:
+        raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
+    old = run.tx.get(kind, name, ns)
+    if old is not None and run.mode == "create":
+        raise already_exists(kind, name, ns)
+    check_resource_version(kind, obj, old)
+    return old
+
 # ---------------------------------------------------------------- one transaction
 
 class Run:

@@ -25,7 +25,7 @@ import ipaddress
 
 from .cluster import ClusterSpec
 from .k8s_objects import check_k8s_name
-from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
+from .kinds import Run, merged_meta, meta_changed, stored_for_write
 from .outcomes import ApplyError, Change
 
 NODE_PORT_RANGE = (30000, 32767)   # kube-apiserver --service-node-port-range default
@@ -210,12 +210,7 @@ def apply_service(run: Run, obj: dict) -> Change:
     name, ns = meta["name"], meta.get("namespace") or "default"
     meta["namespace"] = ns
     check_k8s_name("Service", name, ns, label=True)
-    if run.tx.get("Namespace", ns) is None:
-        raise ApplyError("Service", name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
-    old = run.tx.get("Service", name, ns)
-    if old is not None and run.mode == "create":
-        raise already_exists("Service", name, ns)
-    check_resource_version("Service", obj, old)
+    old = stored_for_write(run, "Service", obj, name, ns)
     new = build_service(run.tx, run.spec, obj, old)
     labels, ann = merged_meta(old, obj, run.mode)
     if old is not None and old.get("spec") == new["spec"] and not meta_changed(old, labels, ann):
@@ -229,12 +224,7 @@ def apply_endpoints(run: Run, kind: str, obj: dict) -> Change:
     """Endpoints / EndpointSlices written by hand (for a Service without a selector) are stored as given."""
     meta = obj["metadata"]
     name, ns = meta["name"], meta.get("namespace") or "default"
-    if run.tx.get("Namespace", ns) is None:
-        raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
-    old = run.tx.get(kind, name, ns)
-    if old is not None and run.mode == "create":
-        raise already_exists(kind, name, ns)
-    check_resource_version(kind, obj, old)
+    old = stored_for_write(run, kind, obj, name, ns)
     if kind == "EndpointSlice" and obj.get("addressType") not in ("IPv4", "IPv6", "FQDN"):
         raise ApplyError(kind, name, f'EndpointSlice.discovery.k8s.io "{name}" is invalid: addressType: Required '
                          "value", namespace=ns)

@@ -23,7 +23,7 @@ from . import k8s_objects as k8s
 from . import workload_status as ws
 from .core_objects import check_known_fields
 from .k8s_apply import apply_pod
-from .kinds import Run, already_exists, check_resource_version, merged_meta, meta_changed
+from .kinds import Run, merged_meta, meta_changed, stored_for_write
 from .kube_system import name_suffix, run_on_host
 from .netpol import selector_matches
 from .outcomes import ApplyError, Change
@@ -122,12 +122,7 @@ def apply_workload(run: Run, kind: str, obj: dict) -> Change:
     name, ns = meta["name"], meta.get("namespace") or "default"
     k8s.check_k8s_name(kind, name, ns)
     check_known_fields(kind, obj)
-    if run.tx.get("Namespace", ns) is None:
-        raise ApplyError(kind, name, f'namespaces "{ns}" not found', namespace=ns, status="NotFound")
-    old = run.tx.get(kind, name, ns)
-    if old is not None and run.mode == "create":
-        raise already_exists(kind, name, ns)
-    check_resource_version(kind, obj, old)
+    old = stored_for_write(run, kind, obj, name, ns)
     spec = normalized_spec(kind, name, ns, obj, old, run.spec)
     labels, ann = merged_meta(old, obj, run.mode, keep=(REVISION,))
     if old is not None and old["spec"] == spec and not meta_changed(old, labels, ann):
