@@ -5,6 +5,7 @@ One test per chapter, each leaving the lab as it found it (the chapters' own cle
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -236,16 +237,7 @@ def test_ch04_ipam(lab):
         lab.calicoctl("delete ipreservation ex-res --skip-not-exists", check=False)
 
 
-MON_INGRESS = """
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: mon-ingress}
-spec:
-  podSelector: {matchLabels: {app: mon}}
-  policyTypes: [Ingress]
-  ingress:
-  - from: [{podSelector: {matchLabels: {role: scraper}}}]
-"""
+MON_INGRESS = (Path(__file__).parent.parent / "fixtures" / "mon-ingress.yaml").read_text()
 
 
 def test_ch05_monitoring(lab):

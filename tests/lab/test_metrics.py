@@ -134,15 +134,7 @@ spec:
   nodeName: k8s-w1
   containers: [{{name: c, image: traefik/whoami}}]
 """ for i in (1, 2))
-POLICY = """apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: mon-ingress}
-spec:
-  podSelector: {matchLabels: {app: mon}}
-  policyTypes: [Ingress]
-  ingress:
-  - from: [{podSelector: {matchLabels: {role: scraper}}}]
-"""
+POLICY = (Path(__file__).parent.parent / "fixtures" / "mon-ingress.yaml").read_text()
 
 
 def test_metrics_follow_pods_and_policies(metrics_on):
