@@ -16,10 +16,12 @@ test:
 	./scripts/install.sh --test
 	$(VENV)/python -m pytest -q -p no:cacheprovider
 
-## For instructors: execute every chapter on the embedded lab and export it to build/html/
+## For instructors: execute every chapter on the embedded lab and export it to build/html/ (English)
+## and build/html/ko/ (Korean edition)
 html: install
 	$(VENV)/kanslab up
 	$(VENV)/jupyter nbconvert --execute --to html --output-dir build/html notebooks/*.ipynb
+	$(VENV)/jupyter nbconvert --execute --to html --output-dir build/html/ko notebooks/ko/*.ipynb
 
 lab-up:
 	$(VENV)/kanslab up
