@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from . import k8s_objects as k8s
-from . import netpol, pod_start
+from . import netpol, pod_admission, pod_start
 from .kinds import Run, already_exists, check_resource_version, last_applied, merged_meta, meta_changed
 from .outcomes import ApplyError, Change
 
@@ -114,6 +114,7 @@ def apply_pod(run: Run, obj: dict) -> Change:
     for owned_by in ("generateName", "ownerReferences"):   # set by the controllers (workloads.py)
         if meta.get(owned_by):
             pod["metadata"][owned_by] = meta[owned_by]
+    pod_admission.admit(run.tx, pod)
     node, why = k8s.schedule(run.tx, run.spec, pod["spec"])
     if node is None:
         pod["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",

@@ -11,7 +11,7 @@ import re
 import time
 from datetime import datetime, timezone
 
-from . import ipam, node_capacity
+from . import ipam, node_capacity, pod_status
 from .cluster import ClusterSpec, NodeFacts
 from .outcomes import ApplyError
 
@@ -39,6 +39,17 @@ _MAC = re.compile(r"^([0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}$")
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# k8s.io/apimachinery/pkg/util/rand: the letters of generated names (no vowels, no 0/1/3 lookalikes)
+NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def name_suffix(*parts: str, n: int = 5) -> str:
+    """n characters of NAME_ALPHABET drawn from a hash of `parts`: util/rand.String is random on a
+    cluster; here every lab gets the same names."""
+    digest = hashlib.sha256("/".join(parts).encode()).digest()
+    return "".join(NAME_ALPHABET[b % len(NAME_ALPHABET)] for b in digest[:n])
 
 
 def go_time_now() -> str:
@@ -304,16 +315,8 @@ def start_pod(tx, pod: dict, node: str, seed: str) -> dict:
                     if a.get("type") == "InternalIP"), "")
     started = now()
     pod["spec"]["nodeName"] = node
-    pod["status"] = {
-        "conditions": [{"type": t, "status": "True"} for t in
-                       ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
-        "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": True, "restartCount": 0,
-                               "started": True, "state": {"running": {"startedAt": started}}}
-                              for c in pod["spec"]["containers"]],
-        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}],
-        "phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
-        "qosClass": "BestEffort", "startTime": started,
-    }
+    ids = [container_id(ns, name, f"{seed}/{c['name']}") for c in pod["spec"]["containers"]]
+    pod["status"] = pod_status.running(pod, host_ip, ip, started, container_ids=ids)
     tx.put(build_wep(pod, node, ip, cid))
     return pod
 
@@ -382,12 +385,14 @@ def default_pod_spec(user_spec: dict) -> dict:
         c.setdefault("imagePullPolicy", "Always" if ":" not in tag or tag.endswith(":latest") else "IfNotPresent")
         for p in c.get("ports") or []:
             p.setdefault("protocol", "TCP")
+        c.setdefault("resources", {})
         c.setdefault("terminationMessagePath", "/dev/termination-log")
         c.setdefault("terminationMessagePolicy", "File")
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("securityContext", {})
     spec.setdefault("serviceAccountName", "default")
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
     spec.setdefault("terminationGracePeriodSeconds", 30)

@@ -21,16 +21,15 @@ util/rand.String), so every lab has the same names.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from . import k8s_objects as k8s
+from . import pod_admission, pod_status
 from .cluster import ClusterSpec
+from .k8s_objects import NAME_ALPHABET, name_suffix  # noqa: F401 (kube_system's names, re-exported)
 from .outcomes import ApplyError
 
 NAMESPACE = "kube-system"
-# k8s.io/apimachinery/pkg/util/rand: the letters of generated names (no vowels, no 0/1/3 lookalikes)
-NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 COREDNS_HASH = "55cb58b774"
 KUBE_CONTROLLERS_HASH = "77d59654f4"
 K8S_VERSION = "v1.30.5"   # T-2024 (research/kans-lab.md 1.2)
@@ -48,12 +47,6 @@ IMAGES = {
 }
 STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 TOLERATE_ALL = [{"operator": "Exists"}]
-
-
-def name_suffix(*parts: str, n: int = 5) -> str:
-    """n characters of NAME_ALPHABET drawn from a hash of `parts` (stands in for util/rand.String)."""
-    digest = hashlib.sha256("/".join(parts).encode()).digest()
-    return "".join(NAME_ALPHABET[b % len(NAME_ALPHABET)] for b in digest[:n])
 
 
 def _owner(kind: str, name: str, api: str = "apps/v1") -> dict:
@@ -83,17 +76,9 @@ def _pod(name: str, node: str, app: str, labels: dict, owner: dict, *, host_netw
 
 def run_on_host(pod: dict, node_ip: str) -> dict:
     """A hostNetwork pod's status: Running with the node's address as its pod IP."""
-    started = k8s.now()
-    pod["status"] = {
-        "conditions": [{"type": t, "status": "True"} for t in
-                       ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
-        "containerStatuses": [{"name": c["name"], "image": c["image"], "ready": True, "restartCount": 0,
-                               "started": True, "state": {"running": {"startedAt": started}}}
-                              for c in pod["spec"]["containers"]],
-        "hostIP": node_ip, "hostIPs": [{"ip": node_ip}], "phase": "Running",
-        "podIP": node_ip, "podIPs": [{"ip": node_ip}],
-        "qosClass": "Burstable", "startTime": started,
-    }
+    meta = pod["metadata"]
+    ids = [k8s.container_id(meta["namespace"], meta["name"], f"host/{c['name']}") for c in pod["spec"]["containers"]]
+    pod["status"] = pod_status.running(pod, node_ip, node_ip, k8s.now(), qos="Burstable", container_ids=ids)
     return pod
 
 
@@ -116,13 +101,13 @@ def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
         owner = pod["metadata"]["ownerReferences"][0]
         owner.pop("blockOwnerDeletion")   # a mirror pod's owner is its Node, by the Node's uid
         owner["uid"] = (tx.get("Node", cp.name) or {}).get("metadata", {}).get("uid", owner["uid"])
-        put(run_on_host(pod, cp.ip))
+        put(run_on_host(pod_admission.admit(tx, pod, mirror=True), cp.ip))
     for n in spec.nodes:
         for app in ("calico-node", "kube-proxy"):
             pod = _pod(f"{app}-{name_suffix(app, n.name)}", n.name, app,
                        {"k8s-app": app, "pod-template-generation": "1"}, _owner("DaemonSet", app),
                        host_network=True, service_account=app, priority="system-node-critical")
-            put(run_on_host(pod, n.ip))
+            put(run_on_host(pod_admission.admit(tx, pod), n.ip))
     dns_ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
                  {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
                  {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]
@@ -133,16 +118,13 @@ def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
         pod = _pod(f"{rs}-{name_suffix(app, str(i))}", cp.name, app, labels, _owner("ReplicaSet", rs),
                    host_network=False, service_account=app, priority="system-cluster-critical",
                    ports=dns_ports if app == "coredns" else None)
-        tx.put(pod)   # the pod's uid first: the CNI's WorkloadEndpoint refers to it
+        tx.put(pod_admission.admit(tx, pod))   # the pod's uid first: the CNI's WorkloadEndpoint refers to it
         pod = tx.get("Pod", pod["metadata"]["name"], NAMESPACE)
         try:
             k8s.start_pod(tx, pod, cp.name, f"kube-system:{i}")
         except ApplyError:   # no address for it (a tiny pool): it waits in ContainerCreating, as on a cluster
             pod["spec"]["nodeName"] = cp.name
-            pod["status"] = {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}],
-                             "containerStatuses": [{"name": app, "image": IMAGES[app], "ready": False,
-                                                    "restartCount": 0, "started": False,
-                                                    "state": {"waiting": {"reason": "ContainerCreating"}}}]}
+            pod["status"] = pod_status.creating(pod, cp.ip, k8s.now(), qos="Burstable")
         put(pod)
         k8s.link_wep(tx, tx.get("Pod", pod["metadata"]["name"], NAMESPACE))
     return made

@@ -12,7 +12,7 @@ import os
 
 from ..errors import InvalidInput
 from . import k8s_objects as k8s
-from . import workload_status
+from . import pod_status, workload_status
 from .endpoints import sync_endpoints
 from .kubeapi.events import pod_event
 from .outcomes import ApplyError
@@ -49,20 +49,8 @@ def mark_creating(tx, pod: dict, node: str) -> None:
     knode = tx.get("Node", node) or {}
     host_ip = next((a["address"] for a in knode.get("status", {}).get("addresses", [])
                     if a.get("type") == "InternalIP"), "")
-    names = [c["name"] for c in pod["spec"]["containers"]]
-    not_ready = {"status": "False", "reason": "ContainersNotReady",
-                 "message": f"containers with unready status: [{' '.join(names)}]"}
     pod["spec"]["nodeName"] = node
-    pod["status"] = {
-        "conditions": [{"type": "Initialized", "status": "True"}, {"type": "Ready", **not_ready},
-                       {"type": "ContainersReady", **not_ready}, {"type": "PodScheduled", "status": "True"}],
-        "containerStatuses": [{"name": c["name"], "image": c["image"], "imageID": "", "ready": False,
-                               "restartCount": 0, "started": False,
-                               "state": {"waiting": {"reason": "ContainerCreating"}}}
-                              for c in pod["spec"]["containers"]],
-        "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "phase": "Pending", "qosClass": "BestEffort",
-        "startTime": k8s.now(),
-    }
+    pod["status"] = pod_status.creating(pod, host_ip, k8s.now())
 
 
 def try_start(tx, pod: dict, node: str) -> str | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 
-from . import controller_events
+from . import controller_events, pod_admission
 from . import k8s_objects as k8s
 from . import workload_status as ws
 from .core_objects import check_known_fields
@@ -225,7 +225,7 @@ def _new_pod(run: Run, owner: dict, base: str, template: dict, node: str | None 
     if spec.get("hostNetwork") and node is not None:   # no CNI: the pod has its node's address
         pod["spec"] = k8s.default_pod_spec(spec)
         ip = next(f.ip for f in run.spec.nodes if f.name == node)
-        tx.put(run_on_host(tx.put(pod), ip))
+        tx.put(run_on_host(tx.put(pod_admission.admit(tx, pod)), ip))
         return
     try:
         with tx.savepoint():
