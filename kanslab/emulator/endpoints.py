@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from . import services as svc
 from .cluster import ClusterSpec
+from .k8s_objects import name_suffix
 from .k8s_objects import now as now_rfc3339
-from .kube_system import name_suffix
 
 MANAGED = svc.MANAGED_BY
 # set by the endpoints controller on the Endpoints it writes; its leftover clean-up only touches those

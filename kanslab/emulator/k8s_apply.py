@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from . import k8s_objects as k8s
-from . import netpol, pod_admission, pod_start
+from . import netpol, pod_admission, pod_start, pod_status
 from .kinds import Run, already_exists, check_resource_version, last_applied, merged_meta, meta_changed
 from .outcomes import ApplyError, Change
 
@@ -117,8 +117,9 @@ def apply_pod(run: Run, obj: dict) -> Change:
     pod_admission.admit(run.tx, pod)
     node, why = k8s.schedule(run.tx, run.spec, pod["spec"])
     if node is None:
-        pod["status"] = {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                         "message": why}], "phase": "Pending", "qosClass": "BestEffort"}
+        pod["status"] = {"conditions": [{"lastProbeTime": None, "lastTransitionTime": k8s.now(), "message": why,
+                                         "reason": "Unschedulable", "status": "False", "type": "PodScheduled"}],
+                         "phase": "Pending", "qosClass": pod_status.qos_class(pod["spec"])}
         run.tx.put(pod)
         return Change("Pod", name, ns, "created", warning=f"pod/{name} is Pending: {why}")
     why = None

@@ -41,6 +41,17 @@ def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# what the DaemonSet controller adds to every pod it creates (pkg/controller/daemon/util
+# AddOrUpdateDaemonPodTolerations)
+DAEMON_TOLERATIONS = [
+    {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists"},
+    {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists"},
+    {"effect": "NoSchedule", "key": "node.kubernetes.io/disk-pressure", "operator": "Exists"},
+    {"effect": "NoSchedule", "key": "node.kubernetes.io/memory-pressure", "operator": "Exists"},
+    {"effect": "NoSchedule", "key": "node.kubernetes.io/pid-pressure", "operator": "Exists"},
+    {"effect": "NoSchedule", "key": "node.kubernetes.io/unschedulable", "operator": "Exists"},
+]
+
 # k8s.io/apimachinery/pkg/util/rand: the letters of generated names (no vowels, no 0/1/3 lookalikes)
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 

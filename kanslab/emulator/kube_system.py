@@ -47,6 +47,65 @@ IMAGES = {
 }
 STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 TOLERATE_ALL = [{"operator": "Exists"}]
+DNS_PORTS = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
+             {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
+             {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]
+_CRITICAL = {"key": "CriticalAddonsOnly", "operator": "Exists"}
+_CONTROL_PLANE = {"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"}
+_LINUX = {"kubernetes.io/os": "linux"}
+
+# Each workload's container and pod fields as its manifest writes them, for the pods (here) and their
+# owners' templates (kube_system_owners.py) alike:
+# - kubeadm 1.30's static pods: CPU (and etcd's memory) requests (phases/controlplane/manifests.go,
+#   etcd/local.go: ComponentResources);
+# - kubeadm 1.30's CoreDNS Deployment (phases/addons/dns/manifests.go as of v1.30: numbered probe ports
+#   until v1.34's named ones, `drop: [ALL]` since v1.29), probes with the API server's defaults;
+# - kubeadm's kube-proxy DaemonSet (tolerates everything) and calico.yaml v3.28.1's calico-node
+#   (requests cpu 250m) and calico-kube-controllers.
+MANIFEST: dict[str, dict] = {
+    "etcd": {"container": {"resources": {"requests": {"cpu": "100m", "memory": "100Mi"}}}},
+    "kube-apiserver": {"container": {"resources": {"requests": {"cpu": "250m"}}}},
+    "kube-controller-manager": {"container": {"resources": {"requests": {"cpu": "200m"}}}},
+    "kube-scheduler": {"container": {"resources": {"requests": {"cpu": "100m"}}}},
+    "calico-node": {"container": {"resources": {"requests": {"cpu": "250m"}}},
+                    "pod": {"tolerations": [{"effect": "NoSchedule", "operator": "Exists"}, _CRITICAL,
+                                            {"effect": "NoExecute", "operator": "Exists"}]}},
+    "kube-proxy": {"pod": {"tolerations": [{"operator": "Exists"}]}},
+    "coredns": {
+        "container": {
+            "args": ["-conf", "/etc/coredns/Corefile"], "imagePullPolicy": "IfNotPresent",
+            "livenessProbe": {"failureThreshold": 5, "httpGet": {"path": "/health", "port": 8080, "scheme": "HTTP"},
+                              "initialDelaySeconds": 60, "periodSeconds": 10, "successThreshold": 1,
+                              "timeoutSeconds": 5},
+            "ports": DNS_PORTS,
+            "readinessProbe": {"failureThreshold": 3, "httpGet": {"path": "/ready", "port": 8181, "scheme": "HTTP"},
+                               "periodSeconds": 10, "successThreshold": 1, "timeoutSeconds": 1},
+            "resources": {"limits": {"memory": "170Mi"}, "requests": {"cpu": "100m", "memory": "70Mi"}},
+            "securityContext": {"allowPrivilegeEscalation": False,
+                                "capabilities": {"add": ["NET_BIND_SERVICE"], "drop": ["ALL"]},
+                                "readOnlyRootFilesystem": True},
+            "volumeMounts": [{"mountPath": "/etc/coredns", "name": "config-volume", "readOnly": True}]},
+        "pod": {
+            "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"podAffinityTerm": {"labelSelector": {"matchExpressions": [
+                    {"key": "k8s-app", "operator": "In", "values": ["kube-dns"]}]},
+                    "topologyKey": "kubernetes.io/hostname"}, "weight": 100}]}},
+            "dnsPolicy": "Default", "nodeSelector": _LINUX,
+            "tolerations": [_CRITICAL, _CONTROL_PLANE],
+            "volumes": [{"configMap": {"defaultMode": 420, "items": [{"key": "Corefile", "path": "Corefile"}],
+                                       "name": "coredns"}, "name": "config-volume"}]}},
+    "calico-kube-controllers": {"pod": {"nodeSelector": _LINUX, "tolerations": [
+        _CRITICAL, {"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"}, _CONTROL_PLANE]}},
+}
+
+
+def manifest_spec(app: str) -> dict:
+    """The pod spec `app`'s manifest writes (before the API server's defaults): one container plus pod fields."""
+    import copy
+
+    fields = MANIFEST.get(app, {})
+    container = {"name": app, "image": IMAGES[app], **copy.deepcopy(fields.get("container", {}))}
+    return {"containers": [container], **copy.deepcopy(fields.get("pod", {}))}
 
 
 def _owner(kind: str, name: str, api: str = "apps/v1") -> dict:
@@ -55,18 +114,17 @@ def _owner(kind: str, name: str, api: str = "apps/v1") -> dict:
 
 
 def _pod(name: str, node: str, app: str, labels: dict, owner: dict, *, host_network: bool,
-         service_account: str | None, priority: str, ports: list[dict] | None = None) -> dict:
-    container: dict = {"name": app, "image": IMAGES[app]}
-    if ports:
-        container["ports"] = ports
-    spec: dict = {"nodeName": node, "containers": [container], "priorityClassName": priority,
-                  "tolerations": TOLERATE_ALL}
+         service_account: str | None, priority: str) -> dict:
+    spec = manifest_spec(app) | {"nodeName": node, "priorityClassName": priority}
+    if owner["kind"] == "DaemonSet":   # what the DaemonSet controller adds to its pods
+        spec["tolerations"] = spec.get("tolerations", []) + k8s.DAEMON_TOLERATIONS
+    spec.setdefault("tolerations", TOLERATE_ALL)
     if host_network:
         spec["hostNetwork"] = True
     if service_account:
         spec["serviceAccountName"] = service_account
     spec = k8s.default_pod_spec(spec)
-    if host_network:
+    if host_network and "dnsPolicy" not in (MANIFEST.get(app, {}).get("pod") or {}):
         spec["dnsPolicy"] = "ClusterFirstWithHostNet" if app in ("calico-node", "kube-proxy") else "ClusterFirst"
     return {"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels, "annotations": {},
@@ -78,7 +136,7 @@ def run_on_host(pod: dict, node_ip: str) -> dict:
     """A hostNetwork pod's status: Running with the node's address as its pod IP."""
     meta = pod["metadata"]
     ids = [k8s.container_id(meta["namespace"], meta["name"], f"host/{c['name']}") for c in pod["spec"]["containers"]]
-    pod["status"] = pod_status.running(pod, node_ip, node_ip, k8s.now(), qos="Burstable", container_ids=ids)
+    pod["status"] = pod_status.running(pod, node_ip, node_ip, k8s.now(), container_ids=ids)
     return pod
 
 
@@ -108,23 +166,19 @@ def ensure_kube_system(tx, spec: ClusterSpec) -> list[str]:
                        {"k8s-app": app, "pod-template-generation": "1"}, _owner("DaemonSet", app),
                        host_network=True, service_account=app, priority="system-node-critical")
             put(run_on_host(pod_admission.admit(tx, pod), n.ip))
-    dns_ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
-                 {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
-                 {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]
     for i, (app, rs_hash) in enumerate((("coredns", COREDNS_HASH), ("calico-kube-controllers", KUBE_CONTROLLERS_HASH),
                                         ("coredns", COREDNS_HASH))):
         rs = f"{app}-{rs_hash}"
         labels = {"k8s-app": "kube-dns" if app == "coredns" else app, "pod-template-hash": rs_hash}
         pod = _pod(f"{rs}-{name_suffix(app, str(i))}", cp.name, app, labels, _owner("ReplicaSet", rs),
-                   host_network=False, service_account=app, priority="system-cluster-critical",
-                   ports=dns_ports if app == "coredns" else None)
+                   host_network=False, service_account=app, priority="system-cluster-critical")
         tx.put(pod_admission.admit(tx, pod))   # the pod's uid first: the CNI's WorkloadEndpoint refers to it
         pod = tx.get("Pod", pod["metadata"]["name"], NAMESPACE)
         try:
             k8s.start_pod(tx, pod, cp.name, f"kube-system:{i}")
         except ApplyError:   # no address for it (a tiny pool): it waits in ContainerCreating, as on a cluster
             pod["spec"]["nodeName"] = cp.name
-            pod["status"] = pod_status.creating(pod, cp.ip, k8s.now(), qos="Burstable")
+            pod["status"] = pod_status.creating(pod, cp.ip, k8s.now())
         put(pod)
         k8s.link_wep(tx, tx.get("Pod", pod["metadata"]["name"], NAMESPACE))
     return made

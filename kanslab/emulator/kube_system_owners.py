@@ -18,19 +18,14 @@ import copy
 
 from . import k8s_objects as k8s
 from . import workload_status as ws
-from .kube_system import COREDNS_HASH, IMAGES, KUBE_CONTROLLERS_HASH, NAMESPACE
+from .kube_system import COREDNS_HASH, KUBE_CONTROLLERS_HASH, NAMESPACE, manifest_spec
 
 _LINUX = {"kubernetes.io/os": "linux"}
-_CRITICAL = {"key": "CriticalAddonsOnly", "operator": "Exists"}
 
 
-def _template(app: str, labels: dict, *, sa: str, priority: str, host_network: bool, tolerations: list,
-              ports: list | None = None) -> dict:
-    container: dict = {"name": app, "image": IMAGES[app]}
-    if ports:
-        container["ports"] = ports
-    spec: dict = {"containers": [container], "nodeSelector": dict(_LINUX), "priorityClassName": priority,
-                  "serviceAccountName": sa, "tolerations": tolerations}
+def _template(app: str, labels: dict, *, sa: str, priority: str, host_network: bool) -> dict:
+    spec = {"nodeSelector": dict(_LINUX)} | manifest_spec(app) | {"priorityClassName": priority,
+                                                                  "serviceAccountName": sa}
     if host_network:
         spec["hostNetwork"] = True
     spec = k8s.default_pod_spec(spec)
@@ -98,33 +93,20 @@ def ensure_owners(tx, node_count: int) -> list[str]:
         if tx.get("ServiceAccount", sa, NAMESPACE) is None:
             tx.put({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": NAMESPACE}})
             made.append(f"serviceaccount/{sa} created")
-    dns_ports = [{"containerPort": 53, "name": "dns", "protocol": "UDP"},
-                 {"containerPort": 53, "name": "dns-tcp", "protocol": "TCP"},
-                 {"containerPort": 9153, "name": "metrics", "protocol": "TCP"}]
-    daemons = {
-        # calico.yaml: tolerate everything, and CriticalAddonsOnly
-        "calico-node": [{"effect": "NoSchedule", "operator": "Exists"}, _CRITICAL,
-                        {"effect": "NoExecute", "operator": "Exists"}],
-        "kube-proxy": [{"operator": "Exists"}],   # kubeadm's kube-proxy DaemonSet
-    }
-    for app, tolerations in daemons.items():
+    for app in ("calico-node", "kube-proxy"):
         ds = _daemonset(app, _template(app, {"k8s-app": app}, sa=app, priority="system-node-critical",
-                                       host_network=True, tolerations=tolerations))
+                                       host_network=True))
         ds = tx.put(ds)
         _adopt(tx, ds, f"{app}-", {"controller-revision-hash": ws.template_hash(ds["spec"]["template"])})
         ws.refresh_daemonset(tx, ds, node_count)
         made.append(f"daemonset.apps/{app} created")
-    cp_taints = [_CRITICAL, {"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"}]
     deployments = (
         ("coredns", "kube-dns", 2, COREDNS_HASH, _template("coredns", {"k8s-app": "kube-dns"}, sa="coredns",
-                                                           priority="system-cluster-critical", host_network=False,
-                                                           tolerations=cp_taints, ports=dns_ports),
+                                                           priority="system-cluster-critical", host_network=False),
          {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 1}}),
         ("calico-kube-controllers", "calico-kube-controllers", 1, KUBE_CONTROLLERS_HASH,
          _template("calico-kube-controllers", {"k8s-app": "calico-kube-controllers"}, sa="calico-kube-controllers",
-                   priority="system-cluster-critical", host_network=False,
-                   tolerations=[_CRITICAL, {"effect": "NoSchedule", "key": "node-role.kubernetes.io/master"},
-                                {"effect": "NoSchedule", "key": "node-role.kubernetes.io/control-plane"}]),
+                   priority="system-cluster-critical", host_network=False),
          {"type": "Recreate"}),
     )
     for name, label, replicas, pod_hash, template, strategy in deployments:

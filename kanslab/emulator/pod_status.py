@@ -25,6 +25,24 @@ def runtime_image(image: str) -> str:
     return image
 
 
+def qos_class(spec: dict) -> str:
+    """The pod's QoS class from its containers' cpu/memory requests and limits (apis/core/helper/qos
+    GetPodQOS): none anywhere is BestEffort; limits on both for every container, equal to the requests
+    (which default to the limits), is Guaranteed; anything else Burstable."""
+    containers = (spec.get("initContainers") or []) + spec.get("containers", [])
+    guaranteed, any_set = True, False
+    for c in containers:
+        res = c.get("resources") or {}
+        limits = {k: v for k, v in (res.get("limits") or {}).items() if k in ("cpu", "memory")}
+        requests = {k: v for k, v in (res.get("requests") or {}).items() if k in ("cpu", "memory")}
+        any_set = any_set or bool(limits or requests)
+        if set(limits) != {"cpu", "memory"} or any(requests.get(k, v) != v for k, v in limits.items()):
+            guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
 def _conditions(since: str, not_ready: dict | None = None, sandbox: bool = True) -> list[dict]:
     out = []
     for t in CONDITIONS:
@@ -37,8 +55,7 @@ def _conditions(since: str, not_ready: dict | None = None, sandbox: bool = True)
     return out
 
 
-def running(pod: dict, host_ip: str, pod_ip: str, started: str, qos: str = "BestEffort",
-            container_ids: list[str] | None = None) -> dict:
+def running(pod: dict, host_ip: str, pod_ip: str, started: str, container_ids: list[str] | None = None) -> dict:
     """Every container running since `started`; `container_ids` are the runtime's 64-hex ids."""
     containers = pod["spec"]["containers"]
     ids = container_ids or [""] * len(containers)
@@ -51,10 +68,10 @@ def running(pod: dict, host_ip: str, pod_ip: str, started: str, qos: str = "Best
         statuses.append(st)
     return {"conditions": _conditions(started), "containerStatuses": statuses,
             "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "phase": "Running",
-            "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "qosClass": qos, "startTime": started}
+            "podIP": pod_ip, "podIPs": [{"ip": pod_ip}], "qosClass": qos_class(pod["spec"]), "startTime": started}
 
 
-def creating(pod: dict, host_ip: str, since: str, qos: str = "BestEffort") -> dict:
+def creating(pod: dict, host_ip: str, since: str) -> dict:
     """Scheduled, containers being created (image pull, or a sandbox whose network the CNI refused)."""
     names = [c["name"] for c in pod["spec"]["containers"]]
     not_ready = {"status": "False", "reason": "ContainersNotReady",
@@ -64,5 +81,5 @@ def creating(pod: dict, host_ip: str, since: str, qos: str = "BestEffort") -> di
                                    "ready": False, "restartCount": 0, "started": False,
                                    "state": {"waiting": {"reason": "ContainerCreating"}}}
                                   for c in pod["spec"]["containers"]],
-            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "phase": "Pending", "qosClass": qos,
+            "hostIP": host_ip, "hostIPs": [{"ip": host_ip}], "phase": "Pending", "qosClass": qos_class(pod["spec"]),
             "startTime": since}

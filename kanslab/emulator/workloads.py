@@ -23,6 +23,7 @@ from . import k8s_objects as k8s
 from . import workload_status as ws
 from .core_objects import check_known_fields
 from .k8s_apply import apply_pod
+from .k8s_objects import DAEMON_TOLERATIONS
 from .kinds import Run, merged_meta, meta_changed, stored_for_write
 from .kube_system import name_suffix, run_on_host
 from .netpol import selector_matches
@@ -30,15 +31,6 @@ from .outcomes import ApplyError, Change
 
 KINDS = ("Deployment", "ReplicaSet", "DaemonSet")
 REVISION = "deployment.kubernetes.io/revision"
-# what the DaemonSet controller adds to every daemon pod (AddOrUpdateDaemonPodTolerations, v1.30)
-DAEMON_TOLERATIONS = [
-    {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists"},
-    {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists"},
-    {"effect": "NoSchedule", "key": "node.kubernetes.io/disk-pressure", "operator": "Exists"},
-    {"effect": "NoSchedule", "key": "node.kubernetes.io/memory-pressure", "operator": "Exists"},
-    {"effect": "NoSchedule", "key": "node.kubernetes.io/pid-pressure", "operator": "Exists"},
-    {"effect": "NoSchedule", "key": "node.kubernetes.io/unschedulable", "operator": "Exists"},
-]
 
 
 def _invalid(kind: str, name: str, ns: str, causes: list[tuple[str, str]]) -> ApplyError:

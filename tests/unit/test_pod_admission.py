@@ -82,3 +82,23 @@ def test_kube_system_static_pods_are_mirror_pods_without_a_token(tmp_path):
     assert node["priority"] == 2000001000 and node["volumes"][0]["name"].startswith("kube-api-access-")
     dns = _get(ctx, next(n for n in names if "coredns-" in n).split("/")[1], "kube-system")["spec"]
     assert dns["priority"] == 2000000000
+
+
+def test_kube_system_pods_carry_their_manifests_resources_and_qos(tmp_path):
+    ctx = cli_lab(tmp_path)
+    names = [n.split("/")[1] for n in kctl(ctx, "get pod -n kube-system -o name")[1].split()]
+    pods = {n: _get(ctx, n, "kube-system") for n in names}
+    qos = {n.rsplit("-", 2)[0] if n.startswith(("coredns", "calico-kube")) else n.rsplit("-", 1)[0]:
+           p["status"]["qosClass"] for n, p in pods.items()}
+    # requests only: Burstable; nothing: BestEffort (kubectl describe's "QoS Class")
+    assert qos == {"etcd-k8s": "Burstable", "kube-apiserver-k8s": "Burstable", "kube-controller-manager-k8s": "Burstable",
+                   "kube-scheduler-k8s": "Burstable", "calico-node": "Burstable", "kube-proxy": "BestEffort",
+                   "coredns": "Burstable", "calico-kube-controllers": "BestEffort"}
+    dns = next(p for n, p in pods.items() if n.startswith("coredns-"))
+    (c,) = dns["spec"]["containers"]
+    assert c["args"] == ["-conf", "/etc/coredns/Corefile"] and c["readinessProbe"]["httpGet"]["port"] == 8181
+    assert [m["mountPath"] for m in c["volumeMounts"]] == ["/etc/coredns", TOKEN_PATH]
+    assert [v["name"] for v in dns["spec"]["volumes"]][0] == "config-volume" and dns["spec"]["dnsPolicy"] == "Default"
+    # the Deployment's template says the same as its pods
+    dep = yaml.safe_load(kctl(ctx, "get deploy coredns -n kube-system -o yaml")[1])
+    assert dep["spec"]["template"]["spec"]["containers"][0]["resources"] == c["resources"]
