@@ -69,8 +69,11 @@ def _pump(sock: socket.socket, chan: paramiko.Channel) -> None:
                 if not data:
                     break
                 sock.sendall(data)
-    except OSError:
+    except (OSError, EOFError):   # the client or the SSH transport went away: nothing left to forward
         pass
     finally:
-        chan.close()
+        try:
+            chan.close()
+        except EOFError:   # paramiko raises it when the transport closed first
+            pass
         sock.close()
