@@ -2,20 +2,37 @@
 
 Each step is the text of ../shared/course/seed-calico-networking-modes.txt, run on the host the
 write-up runs it on (k8s-m unless its prompt says otherwise; vtysh and the router's checks on the
-router). Each must exit 0 and never say "does not emulate". The tests run in file order on the one
-session lab, because the write-up's steps build on each other (the pool's mode, the pods, the peer).
+router). Each must exit 0 and never say "does not emulate". The tests run in file order on a lab of
+this module's own, because the write-up's steps build on each other (the pool's mode, the pods, the
+peer, Prometheus) and leave the cluster changed, which no other test may inherit.
 Where the write-up's text has an error, the corrected command is used and a comment says why.
 """
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
+import kanslab
 from kanslab import CommandError, wait_for
 
+from .conftest import _need_root
+
 pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def lab(root_before):
+    """A fresh lab for the write-up's steps, torn down after the last of them."""
+    _need_root()
+    lab = kanslab.connect("local", prefix=f"kw{os.getpid() % 10000}")
+    try:
+        lab.up(progress=False)
+        yield lab
+    finally:
+        lab.down()
 
 NOT_EMULATED = "does not emulate"
 
