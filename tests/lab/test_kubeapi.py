@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from kanslab import CommandError
 from tests.lab.conftest import real_kubectl
 
 pytestmark = pytest.mark.lab
@@ -103,6 +104,12 @@ def test_the_labs_own_kubectl_describes_waits_and_shows_logs_and_events(lab, api
     assert lab.kubectl("logs apipod1").endswith(" Starting up on port 80\n")
     node = lab.kubectl("describe node k8s-w2")
     assert "apipod1" in node and "InternalIP:  192.168.10.102" in node
+
+    # on a machine without kubectl of its own, the lab's kubectl says what to install (not "does not emulate")
+    bindir = lab.backend.names.host_dir("k8s-m") / "bin"
+    with pytest.raises(CommandError) as e:
+        lab.sh("k8s-m", f"PATH={bindir}:/usr/sbin:/sbin kubectl describe pod apipod1")
+    assert "is kubectl's own code" in e.value.stderr and "install-kubectl-linux" in e.value.stderr
 
 
 def test_python_client_lists_the_labs_pods(lab, kubeconfig, apipod):

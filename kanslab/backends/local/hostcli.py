@@ -32,8 +32,14 @@ def main(argv=None) -> int:
     lab = load_lab(args.prefix)
     if args.tool == "kubectl" and rest[:1] == ["exec"]:
         return _kubectl_exec(lab, rest[1:])
-    if args.tool == "kubectl" and rest[:1] and rest[0] not in EMULATED_VERBS and _real_kubectl(lab, args.host):
-        return _run_real_kubectl(lab, args.host, rest)
+    if args.tool == "kubectl" and rest[:1] and rest[0] not in EMULATED_VERBS and not rest[0].startswith("-"):
+        if _real_kubectl(lab, args.host):
+            return _run_real_kubectl(lab, args.host, rest)
+        sys.stderr.write(
+            f"error: 'kubectl {rest[0]}' is kubectl's own code: the lab's kubectl hands it to this machine's "
+            "kubectl (v1.30, talking to the lab's Kubernetes API), and there is none on PATH. Install kubectl "
+            "(https://kubernetes.io/docs/tasks/tools/install-kubectl-linux/) and run the command again.\n")
+        return 1
     if args.tool == "kubectl":
         offline = _offline_url(rest)
         if offline:
