@@ -7,8 +7,10 @@ ipsets cali40masq-ipam-pools / cali40all-ipam-pools (ipsets/ipset_defs.go, masq_
 `Chain.RuleHashes`: a SHA-224 chain over the chain name and each rule as Felix renders it for
 hashing, see `felix_form`), so a rule the lab writes as Felix would has Felix's id.
 
-Not emulated: the named-port and selector ipsets (policy rules here list pod IPs instead, so
-their ids are Felix's hash of the lab's rule, not of Felix's ipset rule).
+The selector ipsets `cali40s:<id>` that policy rules match come from policy.filter_rules_and_sets
+(selector_ipsets.py); `ipset_restore` writes them with these. Not emulated: the named-port sets
+`cali40n:` (named ports resolve to pod IPs and ports in the rule, so such a rule's id is Felix's hash
+of the lab's rule, not of Felix's ipset rule).
 """
 
 from __future__ import annotations

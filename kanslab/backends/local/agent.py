@@ -323,9 +323,9 @@ class Agent:
         key = replace(view, revision=0, bgp_peers=[], mesh_enabled=True)
         if self.iptables_views.get(node) == key:
             return
-        sets = felix_tables.ipsets(view)
-        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view) + \
-            policy.filter_rules(view)
+        filter_lines, selector_sets = policy.filter_rules_and_sets(view)
+        sets = felix_tables.ipsets(view) | selector_sets
+        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view) + filter_lines
         rules = "\n".join(felix_tables.with_rule_ids(tables)) + "\n"
         restore_sets = felix_tables.ipset_restore(sets)
         if self.iptables.get(node) == restore_sets + rules:
@@ -336,9 +336,11 @@ class Agent:
         run([*in_netns(ns), "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         # only Felix's cali-* chains and jumps: kube-proxy's KUBE-* chains share these tables
         iptables_owned.restore(ns, iptables_owned.tables_of(rules), "cali-", "cali:", leading=True)
-        for stale in ("cali40all-hosts-net", "cali40all-vxlan-net"):  # Felix removes them when IPIP/VXLAN goes away
-            if stale not in sets:
-                run([*in_netns(ns), "ipset", "destroy", stale], check=False)
+        # Felix removes its sets nothing uses any more (the hosts sets when IPIP/VXLAN goes away, a selector's
+        # when no rule matches it), once the rules that referenced them are gone: a referenced set cannot go
+        have = run([*in_netns(ns), "ipset", "list", "-n"], check=False).stdout.split()
+        for stale in (name for name in have if name.startswith("cali40") and name not in sets):
+            run([*in_netns(ns), "ipset", "destroy", stale], check=False)
         self.iptables[node] = restore_sets + rules
         self.iptables_views[node] = key
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
