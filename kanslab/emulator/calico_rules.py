@@ -104,11 +104,14 @@ class CalicoRules:
     # -- one rule ---------------------------------------------------------------------------
     def _side(self, ent: dict, pol: dict, set_side: str) -> tuple[list[str] | None, str, str, str]:
         """One side of a rule: (its nets, [""] for any, None when none is IPv4; the positive set match;
-        the negated set match; the positive selector) as Felix's rule scanner combines them."""
+        the negated set match; the positive selector) as Felix's rule scanner combines them. With
+        only named ports on the side, Felix matches the selector through the named-port sets alone
+        (rule_scanner.go `ruleToParsedRule`), so no selector set is made for it."""
         nets = [n for n in (_v4(c) for c in ent.get("nets") or []) if n is not None]
         ns = pol["metadata"].get("namespace") if pol["kind"] == "CalicoNetworkPolicy" else None
         pos, neg = sip.rule_side_selectors(ent, ns)
-        pos_m = self.sets.match(pos, set_side) if pos else ""
+        only_named = ent.get("ports") and all(isinstance(cp.parse_port(p), str) for p in ent["ports"])
+        pos_m = self.sets.match(pos, set_side) if pos and not only_named else ""
         neg_m = self.sets.match(neg, set_side, negated=True) if neg else ""
         if ent.get("nets") and not nets:
             return None, pos_m, neg_m, pos
@@ -134,6 +137,8 @@ class CalicoRules:
         proto = _proto(rule.get("protocol"))
         if rule.get("protocol") is not None and proto is None:
             return  # ICMPv6: never matches IPv4 traffic
+        if src.get("ports") and all(isinstance(cp.parse_port(p), str) for p in src["ports"]):
+            return  # only named source ports: not rendered by the lab
         src_nets, src_set, not_src_set, _ = self._side(src, pol, "src")
         dst_nets, dst_set, not_dst_set, dst_sel = self._side(dst, pol, "dst")
         if src_nets is None or dst_nets is None:
@@ -149,8 +154,6 @@ class CalicoRules:
             tail.append(f"! -p {not_proto}")
         tail += [not_src_set, not_dst_set]
         src_ports = _multiport([p for p in src.get("ports") or [] if not isinstance(cp.parse_port(p), str)], "sports")
-        if src.get("ports") and not src_ports:
-            return  # only named source ports: not rendered by the lab
         # destination (net, set, ports) alternatives: numbered ports as multiport, named ones resolved
         # on the destination pods (Felix's named-port sets are not emulated)
         numbered = [p for p in dst.get("ports") or [] if not isinstance(cp.parse_port(p), str)]

@@ -160,9 +160,11 @@ class _Renderer:
                 if _v4(block["cidr"]):
                     peer_matches.append((f"{side} {ipaddress.ip_network(block['cidr'], strict=False)}",
                                          dict(block, _chain=f"{tag}-{j}"), None))
-            else:  # Felix's selector ipset for the converted peer (selector_ipsets.py)
+            else:  # Felix's selector ipset for the converted peer (selector_ipsets.py); an egress rule with
+                # only named ports matches its peer through Felix's named-port sets alone (rule_scanner.go)
                 sel = sip.entity_selector(sip.k8s_peer_entity(peer), ns)
-                peer_matches.append((self.sets.match(sel, set_side), None, sel))
+                only_named = direction == _EGRESS and ports and not numbered
+                peer_matches.append(("" if only_named else self.sets.match(sel, set_side), None, sel))
 
         def line(*parts: str) -> str:
             return " ".join(p for p in parts if p)

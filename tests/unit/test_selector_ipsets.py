@@ -135,3 +135,18 @@ def test_not_selector_in_a_global_policy_is_a_negated_set_and_in_a_namespaced_on
     assert sets == {sip.set_name(folded): ("hash:net", _ips("x/b", "x/c"))}
     assert cluster.allowed("x/b", "x/a", 80) and not cluster.allowed("y/b", "x/a", 80)
     assert not cluster.allowed("x/a", "x/b", 80)
+
+
+def test_only_named_ports_make_no_selector_set_on_that_side(cluster):  # noqa: F811
+    """Felix matches such a peer through its named-port sets alone (rule_scanner.go ruleToParsedRule);
+    the lab resolves named ports per pod instead, so no selector set is made for it."""
+    cluster.apply([knp("x", "out", {"podSelector": {"matchLabels": {"pod": "a"}}, "policyTypes": ["Egress"],
+                                    "egress": [{"to": [{"podSelector": {"matchLabels": {"pod": "b"}}}],
+                                                "ports": [{"port": "serve-80-tcp"}]}]}),
+                   gnp("named", {"namespaceSelector": "ns == 'x'", "selector": "pod == 'a'", "types": ["Ingress"], "ingress": [
+                       {"action": "Allow", "protocol": "TCP", "destination": {"selector": "pod == 'a'",
+                                                                               "ports": ["serve-81-tcp"]}}]})])
+    _, sets = policy.filter_rules_and_sets(res.node_view(cluster.ds, "k8s-w1", TOPO))
+    assert sets == {}
+    assert cluster.allowed("x/a", "x/b", 80) and not cluster.allowed("x/a", "y/b", 80)
+    assert cluster.allowed("y/b", "x/a", 81) and not cluster.allowed("y/b", "x/a", 80)
