@@ -82,13 +82,44 @@ class _Cluster:
                      and p.get("wep")]
 
 
-def _port_match(proto: str, port: int | None = None, end: int | None = None) -> tuple[str, str]:
-    """(protocol match, port match): Felix matches ports with multiport (iptables/match_builder.go)."""
-    p = proto.lower()
-    if port is None:
-        return f"-p {p}", ""
-    dport = f"{port}:{end}" if end is not None and end != port else str(port)
-    return f"-p {p}", f"-m multiport --dports {dport}"
+def _ports_by_protocol(ports: list[dict]) -> dict[str, list[dict] | None]:
+    """conversion.go k8sRuleToCalico's protocolPorts: protocol (TCP when unset) -> its port entries,
+    None for all of its ports; no ports at all -> {"": None} (any protocol)."""
+    out: dict[str, list[dict] | None] = {}
+    for p in ports:
+        proto = str(p.get("protocol") or "TCP").upper()
+        if p.get("port") is None:
+            out[proto] = None
+        elif proto not in out or out[proto]:
+            out[proto] = (out.get(proto) or []) + [p]
+    return out or {"": None}
+
+
+def _simplify(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """conversion.go SimplifyPorts: the fewest sorted ranges covering the ports (one entry stays as it is)."""
+    if len(ranges) <= 1:
+        return ranges
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _multiports(ranges: list[tuple[int, int]]) -> list[str]:
+    """Felix's `-m multiport --destination-ports` (iptables/match_builder.go), at most 15 slots each
+    (a range takes two; rules/policy.go SplitPortList)."""
+    out, cur, slots = [], [], 0
+    for lo, hi in ranges:
+        text, need = (str(lo), 1) if lo == hi else (f"{lo}:{hi}", 2)
+        if slots + need > 15:
+            out.append(cur)
+            cur, slots = [], 0
+        cur.append(text)
+        slots += need
+    return [f"-m multiport --dports {','.join(c)}" for c in out + ([cur] if cur else [])]
 
 
 def _named(pod: dict, name: str, proto: str) -> list[int]:
@@ -123,12 +154,17 @@ class _Renderer:
         ns = pol["metadata"].get("namespace") or "default"
         rules = spec.get("ingress" if direction == _INGRESS else "egress") or []
         for i, rule in enumerate(rules):
-            before = len(body)
-            for match, jump in self._rule_matches(rule or {}, direction, ns, targets, f"{name}-{i}"):
+            wrote = False
+            for item in self._rule_matches(rule or {}, direction, ns, targets, f"{name}-{i}"):
+                if item is None:  # the end of one converted Calico rule: Felix's return on the accept mark
+                    if wrote:
+                        body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+                    wrote = False
+                    continue
+                match, jump = item
                 action = f"-j {jump}" if jump else f"-j MARK --set-xmark {ACCEPT_MARK}"
                 body.append(f"{match} {action}".lstrip())
-            if len(body) > before:
-                body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+                wrote = True
         # ProtoRulesToIptablesRules: the first rule carries "Policy <name> <direction>"; no rules, one comment-only rule
         what = _comment(f"Policy {cp.felix_name(pol)} {direction.lower()}")
         if body:
@@ -138,8 +174,9 @@ class _Renderer:
         return name
 
     def _rule_matches(self, rule: dict, direction: str, ns: str, targets: list[dict],
-                      tag: str) -> Iterable[tuple[str, str | None]]:
-        """(match, None) lines accept what they match; (match, chain) lines hand over to an except chain.
+                      tag: str) -> Iterable[tuple[str, str | None] | None]:
+        """(match, None) lines accept what they match; (match, chain) lines hand over to an except chain;
+        None ends the lines of one Calico rule the Kubernetes rule converts to.
 
         A match lists Felix's criteria in Felix's order (rules/policy.go `CalculateRuleMatch`): the
         protocol, the source net or set, the destination net or set, then the destination ports."""
@@ -147,7 +184,6 @@ class _Renderer:
         set_side = "src" if direction == _INGRESS else "dst"
         peers = rule.get(peers_key) or []
         ports = rule.get("ports") or []
-        named = [p for p in ports if isinstance(p.get("port"), str)]
         numbered = [p for p in ports if not isinstance(p.get("port"), str)]
 
         # the peer side: (address match, its ipBlock or None, its selector or None)
@@ -184,30 +220,30 @@ class _Renderer:
                 body.append(f"{_comment('in ipBlock cidr, outside except')} -j MARK --set-xmark {ACCEPT_MARK}")
             yield line(proto, addr, port), sub
 
-        # numbered ports (or none at all): same for every target and peer
-        port_matches = [("", "")] if not ports else []
-        for p in numbered:
-            proto = (p.get("protocol") or "TCP").upper()
-            port_matches.append(_port_match(proto, p.get("port"), p.get("endPort")))
-        for addr, block, _ in peer_matches:
-            for proto_m, pm in port_matches:
-                yield from with_except(proto_m, addr, block, pm)
-
-        # named ports resolve on the destination pod: the isolated pod for ingress, the peer for egress
-        for p in named:
-            proto, pname = (p.get("protocol") or "TCP").upper(), p["port"]
-            if direction == _INGRESS:
-                for t in targets:
-                    for num in _named(t, pname, proto):
-                        proto_m, pm = _port_match(proto, num)
-                        for addr, block, _ in peer_matches:
-                            yield from with_except(proto_m, addr, block, line(f"-d {t['ip']}/32", pm))
-            else:
-                for _addr, block, sel in peer_matches:
-                    for pod in self._egress_pods(block, sel):
-                        for num in _named(pod, pname, proto):
-                            proto_m, pm = _port_match(proto, num)
-                            yield line(proto_m, f"-d {pod['ip']}/32", pm), None
+        # conversion.go k8sRuleToCalico: one rule per protocol (sorted) and peer, the protocol's numbered
+        # ports merged (SimplifyPorts) into one multiport match; a port entry without a number opens the
+        # whole protocol. Named ports resolve on the destination pod: the isolated pod for ingress, the
+        # peer's pods for egress.
+        for proto, specs in sorted(_ports_by_protocol(ports).items()):
+            proto_m = f"-p {proto.lower()}" if proto else ""
+            nums = _simplify([(int(p["port"]), int(p.get("endPort") or p["port"]))
+                              for p in specs or [] if not isinstance(p["port"], str)])
+            port_ms = [""] if specs is None else _multiports(nums)
+            names = [p["port"] for p in specs or [] if isinstance(p["port"], str)]
+            for addr, block, sel in peer_matches:
+                for pm in port_ms:
+                    yield from with_except(proto_m, addr, block, pm)
+                for pname in names:
+                    if direction == _INGRESS:
+                        for t in targets:
+                            for num in _named(t, pname, proto):
+                                yield from with_except(proto_m, addr, block,
+                                                       line(f"-d {t['ip']}/32", f"-m multiport --dports {num}"))
+                    else:
+                        for pod in self._egress_pods(block, sel):
+                            for num in _named(pod, pname, proto):
+                                yield line(proto_m, f"-d {pod['ip']}/32", f"-m multiport --dports {num}"), None
+                yield None  # one Calico rule per protocol and peer
 
     def _egress_pods(self, block: dict | None, sel: str | None) -> list[dict]:
         """The pods an egress peer covers (named ports need a pod to resolve on)."""

@@ -150,3 +150,23 @@ def test_only_named_ports_make_no_selector_set_on_that_side(cluster):  # noqa: F
     assert sets == {}
     assert cluster.allowed("x/a", "x/b", 80) and not cluster.allowed("x/a", "y/b", 80)
     assert cluster.allowed("y/b", "x/a", 81) and not cluster.allowed("y/b", "x/a", 80)
+
+
+def test_k8s_rule_is_one_rule_per_protocol_and_peer_with_its_ports_merged(cluster):  # noqa: F811
+    """conversion.go k8sRuleToCalico: protocols sorted, then peers; SimplifyPorts merges 80 and 81 into 80:81."""
+    cluster.apply(knp("x", "ports", {"podSelector": {"matchLabels": {"pod": "a"}}, "ingress": [{
+        "from": [{"podSelector": {"matchLabels": {"pod": "b"}}}, {"ipBlock": {"cidr": "10.244.3.0/24"}}],
+        "ports": [{"port": 81}, {"port": 53, "protocol": "UDP"}, {"port": 80, "protocol": "TCP"}]}]}))
+    lines, sets = policy.filter_rules_and_sets(res.node_view(cluster.ds, "k8s-w1", TOPO))
+    chain = chain_name("cali-pi-", "x/knp.default.ports")
+    name = sip.set_name("(projectcalico.org/namespace == 'x') && (projectcalico.org/orchestrator == 'k8s' && pod == 'b')")
+    body = [ln.split(" ", 2)[2].replace('-m comment --comment "Policy x/knp.default.ports ingress" ', "")
+            for ln in lines if ln.startswith(f"-A {chain} ")]
+    accept = "-j MARK --set-xmark 0x10000/0x10000"
+    ret = "-m mark --mark 0x10000/0x10000 -j RETURN"  # after each rule, as Felix renders an Allow
+    assert body == [f"-p tcp -m set --match-set {name} src -m multiport --dports 80:81 {accept}", ret,
+                    f"-p tcp -s 10.244.3.0/24 -m multiport --dports 80:81 {accept}", ret,
+                    f"-p udp -m set --match-set {name} src -m multiport --dports 53 {accept}", ret,
+                    f"-p udp -s 10.244.3.0/24 -m multiport --dports 53 {accept}", ret]
+    assert sets == {name: ("hash:net", _ips("x/b"))}
+    assert cluster.allowed("x/b", "x/a", 81) and cluster.allowed("z/a", "x/a", 80) and not cluster.allowed("y/b", "x/a", 80)
