@@ -200,10 +200,8 @@ def prefixed(node: tuple, prefix: str) -> tuple:
 
 def evaluate(node: tuple, labels: dict) -> bool:
     kind = node[0]
-    if kind == "all":
-        return True
-    if kind == "global":  # selects no workload endpoint (they all carry projectcalico.org/namespace)
-        return "projectcalico.org/namespace" not in labels
+    if kind in ("all", "global"):  # ast.go: GlobalNode.Evaluate is true (a namespaceSelector's global() was
+        return True                # rewritten to !has(projectcalico.org/namespace) before this)
     if kind == "has":
         return node[1] in labels
     if kind == "op":
