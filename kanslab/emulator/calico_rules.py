@@ -143,16 +143,15 @@ class CalicoRules:
         dst_nets, dst_set, not_dst_set, dst_sel = self._side(dst, pol, "dst")
         if src_nets is None or dst_nets is None:
             return  # only IPv6 nets: the rule cannot match IPv4 traffic
-        tail = []
+        icmp_m = {}
         for key, neg in (("icmp", ""), ("notICMP", "! ")):
             icmp = rule.get(key)
             if icmp and icmp.get("type") is not None and proto == "icmp":
                 code = f"/{icmp['code']}" if icmp.get("code") is not None else ""
-                tail.append(f"-m icmp {neg}--icmp-type {icmp['type']}{code}")
+                icmp_m[key] = f"-m icmp {neg}--icmp-type {icmp['type']}{code}"
         not_proto = _proto(rule.get("notProtocol"))
-        if not_proto:
-            tail.append(f"! -p {not_proto}")
-        tail += [not_src_set, not_dst_set]
+        tail = [icmp_m.get("icmp", ""), f"! -p {not_proto}" if not_proto else "", not_src_set, not_dst_set,
+                icmp_m.get("notICMP", "")]
         src_ports = _multiport([p for p in src.get("ports") or [] if not isinstance(cp.parse_port(p), str)], "sports")
         # destination (net, set, ports) alternatives: numbered ports as multiport, named ones resolved
         # on the destination pods (Felix's named-port sets are not emulated)

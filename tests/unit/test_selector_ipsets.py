@@ -170,3 +170,26 @@ def test_k8s_rule_is_one_rule_per_protocol_and_peer_with_its_ports_merged(cluste
                     f"-p udp -s 10.244.3.0/24 -m multiport --dports 53 {accept}", ret]
     assert sets == {name: ("hash:net", _ips("x/b"))}
     assert cluster.allowed("x/b", "x/a", 81) and cluster.allowed("z/a", "x/a", 80) and not cluster.allowed("y/b", "x/a", 80)
+
+
+def test_calico_rule_criteria_come_in_felixs_order(cluster):  # noqa: F811
+    """rules/policy.go CalculateRuleMatch: protocol, source net/set/ports, destination net/set/ports, ICMP,
+    then the negations. A namespaced policy's rule selector keeps to its namespace."""
+    cluster.apply(cnp("x", "web", {"selector": "pod == 'a'", "ingress": [
+        {"action": "Allow", "protocol": "TCP", "source": {"selector": "pod == 'b'", "nets": ["10.244.0.0/16"]},
+         "destination": {"ports": [80, 81]}},
+        {"action": "Deny", "protocol": "TCP", "source": {"notSelector": "pod == 'c'"},
+         "destination": {"selector": "pod == 'a'"}}]}))
+    lines, sets = policy.filter_rules_and_sets(res.node_view(cluster.ds, "k8s-w1", TOPO))
+    chain = chain_name("cali-pi-", "x/default.web")
+    b = sip.set_name("(projectcalico.org/namespace == 'x') && (pod == 'b')")
+    not_c = sip.set_name("(projectcalico.org/namespace == 'x') && (!(pod == 'c'))")
+    a = sip.set_name("(projectcalico.org/namespace == 'x') && (pod == 'a')")
+    body = [ln.split(" ", 2)[2].replace('-m comment --comment "Policy x/default.web ingress" ', "")
+            for ln in lines if ln.startswith(f"-A {chain} ")]
+    assert body == [f"-p tcp -s 10.244.0.0/16 -m set --match-set {b} src -m multiport --dports 80,81 "
+                    "-j MARK --set-xmark 0x10000/0x10000", "-m mark --mark 0x10000/0x10000 -j RETURN",
+                    f"-p tcp -m set --match-set {not_c} src -m set --match-set {a} dst -j DROP"]
+    assert sets == {b: ("hash:net", _ips("x/b")), not_c: ("hash:net", _ips("x/a", "x/b")),
+                    a: ("hash:net", _ips("x/a"))}
+    assert cluster.allowed("x/b", "x/a", 81) and not cluster.allowed("y/b", "x/a", 80)
