@@ -31,10 +31,12 @@ packet"); otherwise the namespace profile (cali-pri-kns.<ns> / cali-pro-kns.<ns>
 cross two cali interfaces (egress of one, ingress of the other); between nodes the source node
 enforces egress and the destination node ingress: each node enforces only its own pods.
 
-A podSelector/namespaceSelector peer is matched as Felix matches it: one rule per peer with
-`-m set --match-set cali40s:<id> src|dst`, the selector ipset of the peer as Calico converts it
-(selector_ipsets.py); the set lists every selected endpoint's IP cluster-wide, so a pod coming or
-going changes the set, not the rule. `filter_rules_and_sets` returns the sets this node's rules use.
+A Kubernetes rule becomes the rules Calico converts it to (conversion.go `k8sRuleToCalico`): one per
+protocol and peer, the protocol's ports merged into one multiport match. A podSelector/
+namespaceSelector peer is matched as Felix matches it, `-m set --match-set cali40s:<id> src|dst`, the
+selector ipset of the converted peer (selector_ipsets.py); the set lists every selected endpoint's
+IP cluster-wide, so a pod coming or going changes the set, not the rule. `filter_rules_and_sets`
+returns the sets this node's rules use.
 An ipBlock is a `-s`/`-d` net, and its `except` a small chain of RETURNs in front of the accept
 (calico_rules.py does the same for Calico rules' notNets/notPorts); named ports resolve to
 `-d <ip>/32` and the port per pod (Felix's `cali40n:` named-port sets are not emulated).
