@@ -165,8 +165,9 @@ class CalicoRules:
         dst_alts = [(" ".join(x for x in (d, dst_set) if x), m) for d, m in dst_alts]
         if named:
             holders = targets if direction == "Ingress" else self.pods
-            if dst_sel:
-                holders = [p for p in holders if p in self.sets.pods_of(dst_sel)]
+            if dst_sel:  # local pods and the cluster's are different records: compare by name
+                selected = {(p["namespace"], p["name"]) for p in self.sets.pods_of(dst_sel)}
+                holders = [p for p in holders if (p["namespace"], p["name"]) in selected]
             for pname in named:
                 for ip, num in self._named(pname, rule.get("protocol"), holders):
                     if dst_nets == [""] or any(ipaddress.ip_address(ip) in ipaddress.ip_network(d)

@@ -193,3 +193,10 @@ def test_calico_rule_criteria_come_in_felixs_order(cluster):  # noqa: F811
     assert sets == {b: ("hash:net", _ips("x/b")), not_c: ("hash:net", _ips("x/a", "x/b")),
                     a: ("hash:net", _ips("x/a"))}
     assert cluster.allowed("x/b", "x/a", 81) and not cluster.allowed("y/b", "x/a", 80)
+
+
+def test_named_destination_port_with_a_destination_selector_resolves_on_the_selected_local_pod(cluster):  # noqa: F811
+    cluster.apply(gnp("named-in", {"namespaceSelector": "ns == 'x'", "selector": "pod == 'a'", "types": ["Ingress"],
+                                   "ingress": [{"action": "Allow", "protocol": "TCP",
+                                                "destination": {"selector": "pod == 'a'", "ports": ["serve-81-tcp"]}}]}))
+    assert cluster.allowed("y/b", "x/a", 81) and not cluster.allowed("y/b", "x/a", 80)
