@@ -296,27 +296,3 @@ def selects(pol: dict, pod: dict, direction: str, ns_labels: dict) -> bool:
         if not calico_selector(spec["namespaceSelector"])(nsl):
             return False
     return True
-
-
-def entity_pods(ent: dict, pol: dict, pods: list[dict], ns_labels: dict, negated: bool = False) -> list[dict] | None:
-    """Pods an entity rule's selector (positive, or notSelector when `negated`) picks; None: no selector.
-
-    A namespaced policy's selectors stay in its namespace unless namespaceSelector says otherwise;
-    in a GlobalNetworkPolicy a selector alone picks from every namespace."""
-    sel = ent.get("notSelector" if negated else "selector")
-    ns_sel = ent.get("namespaceSelector")
-    if not sel and not (ns_sel and not negated):
-        return None
-    pred = calico_selector(sel or "all()")
-    ns_pred = calico_selector(ns_sel) if ns_sel else None
-    home = pol["metadata"].get("namespace") if pol["kind"] == "CalicoNetworkPolicy" else None
-    out = []
-    for p in pods:
-        if ns_pred is not None:
-            if not ns_pred(namespace_labels(p["namespace"], ns_labels.get(p["namespace"]))):
-                continue
-        elif home is not None and p["namespace"] != home:
-            continue
-        if pred(endpoint_labels(p)):
-            out.append(p)
-    return out

@@ -6,10 +6,13 @@ renders them in spirit: the rule's match, then the action (felix/rules/policy.go
     Deny   <match> -j DROP
     Log    <match> -j LOG --log-prefix "calico-packet: " --log-level 5 (evaluation continues)
 
-Felix matches selected peers with ipsets and negations with scratch mark bits; here a selected
-peer is one `-s`/`-d` rule per pod IP (alternatives are ORed by repeating the action line), and a
-rule with notNets/notSelector/notPorts goes through a small chain that RETURNs for the excluded
-packets before acting. Only IPv4 is rendered (the lab has no IPv6).
+A rule's selector/namespaceSelector/notSelector become Felix's selector ipsets
+(`-m set [!] --match-set cali40s:<id> src|dst`, selector_ipsets.py), in Felix's match order. Felix
+handles several nets and negated nets with scratch mark bits; here alternatives (several nets or
+port groups) are ORed by repeating the action line, and a rule with notNets/notPorts goes through a
+small chain that RETURNs for the excluded packets before acting. Named destination ports resolve
+to `-d <ip>/32` per pod (Felix's `cali40n:` sets are not emulated). Only IPv4 is rendered (the lab
+has no IPv6).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import ipaddress
 from collections.abc import Callable
 
 from . import calico_policy as cp
+from . import selector_ipsets as sip
 
 ACCEPT_MARK = "0x10000/0x10000"
 
@@ -76,8 +80,9 @@ def _multiport(ports: list, flag: str) -> list[str]:
 class CalicoRules:
     """Renders Calico policies into chains through `chain(name) -> list of rule bodies`."""
 
-    def __init__(self, chain: Callable[[str], list[str]], pods: list[dict], ns_labels: dict):
-        self.chain, self.pods, self.ns_labels = chain, pods, ns_labels
+    def __init__(self, chain: Callable[[str], list[str]], pods: list[dict], ns_labels: dict,
+                 sets: sip.SelectorSets):
+        self.chain, self.pods, self.ns_labels, self.sets = chain, pods, ns_labels, sets
         self.done: set[str] = set()
 
     def policy_chain(self, pol: dict, direction: str, targets: list[dict]) -> str:
@@ -97,22 +102,24 @@ class CalicoRules:
         return chain
 
     # -- one rule ---------------------------------------------------------------------------
-    def _addresses(self, ent: dict, pol: dict) -> list[str] | None:
-        """Positive alternatives for one side: CIDRs/IPs ([""] = anything); None = matches nothing."""
+    def _side(self, ent: dict, pol: dict, set_side: str) -> tuple[list[str] | None, str, str, str]:
+        """One side of a rule: (its nets, [""] for any, None when none is IPv4; the positive set match;
+        the negated set match; the positive selector) as Felix's rule scanner combines them. With
+        only named ports on the side, Felix matches the selector through the named-port sets alone
+        (rule_scanner.go `ruleToParsedRule`), so no selector set is made for it."""
         nets = [n for n in (_v4(c) for c in ent.get("nets") or []) if n is not None]
+        ns = pol["metadata"].get("namespace") if pol["kind"] == "CalicoNetworkPolicy" else None
+        pos, neg = sip.rule_side_selectors(ent, ns)
+        only_named = ent.get("ports") and all(isinstance(cp.parse_port(p), str) for p in ent["ports"])
+        pos_m = self.sets.match(pos, set_side) if pos and not only_named else ""
+        neg_m = self.sets.match(neg, set_side, negated=True) if neg else ""
         if ent.get("nets") and not nets:
-            return None
-        pods = cp.entity_pods(ent, pol, self.pods, self.ns_labels)
-        if pods is None:
-            return [str(n) for n in nets] or [""]
-        ips = [p["ip"] for p in pods
-               if not nets or any(ipaddress.ip_address(p["ip"]) in n for n in nets)]
-        return [f"{ip}/32" for ip in sorted(set(ips), key=ipaddress.ip_address)] or None
+            return None, pos_m, neg_m, pos
+        return [str(n) for n in nets] or [""], pos_m, neg_m, pos
 
-    def _negatives(self, ent: dict, pol: dict, flag: str, proto: str | None, port_flag: str) -> list[str]:
+    def _negatives(self, ent: dict, flag: str, proto: str | None, port_flag: str) -> list[str]:
+        """notNets and numbered notPorts: excluded packets RETURN in the rule's sub-chain."""
         out = [f"{flag} {n}" for n in (_v4(c) for c in ent.get("notNets") or []) if n is not None]
-        pods = cp.entity_pods(ent, pol, self.pods, self.ns_labels, negated=True)
-        out += [f"{flag} {p['ip']}/32" for p in pods or []]
         numbered = [p for p in ent.get("notPorts") or [] if not isinstance(cp.parse_port(p), str)]
         out += [f"-p {proto} {m}" for m in _multiport(numbered, port_flag)] if numbered else []
         return out
@@ -123,44 +130,50 @@ class CalicoRules:
                 if port.get("name") == name and (port.get("protocol") or "TCP").upper() == want]
 
     def _rule(self, body: list[str], pol: dict, rule: dict, direction: str, targets: list[dict], tag: str) -> None:
+        """One Calico rule; criteria in Felix's order (rules/policy.go `CalculateRuleMatch`): protocol,
+        source net, set and ports, destination net, set and ports, ICMP, then the negated ones."""
         action = rule["action"]
         src, dst = rule.get("source") or {}, rule.get("destination") or {}
         proto = _proto(rule.get("protocol"))
         if rule.get("protocol") is not None and proto is None:
             return  # ICMPv6: never matches IPv4 traffic
-        src_addrs, dst_addrs = self._addresses(src, pol), self._addresses(dst, pol)
-        if src_addrs is None or dst_addrs is None:
-            return  # a selector that selects nothing: the rule cannot match
-        common = []
-        if proto:
-            common.append(f"-p {proto}")
-        not_proto = _proto(rule.get("notProtocol"))
-        if not_proto:
-            common.append(f"! -p {not_proto}")
+        if src.get("ports") and all(isinstance(cp.parse_port(p), str) for p in src["ports"]):
+            return  # only named source ports: not rendered by the lab
+        src_nets, src_set, not_src_set, _ = self._side(src, pol, "src")
+        dst_nets, dst_set, not_dst_set, dst_sel = self._side(dst, pol, "dst")
+        if src_nets is None or dst_nets is None:
+            return  # only IPv6 nets: the rule cannot match IPv4 traffic
+        icmp_m = {}
         for key, neg in (("icmp", ""), ("notICMP", "! ")):
             icmp = rule.get(key)
             if icmp and icmp.get("type") is not None and proto == "icmp":
                 code = f"/{icmp['code']}" if icmp.get("code") is not None else ""
-                common.append(f"-m icmp {neg}--icmp-type {icmp['type']}{code}")
+                icmp_m[key] = f"-m icmp {neg}--icmp-type {icmp['type']}{code}"
+        not_proto = _proto(rule.get("notProtocol"))
+        tail = [icmp_m.get("icmp", ""), f"! -p {not_proto}" if not_proto else "", not_src_set, not_dst_set,
+                icmp_m.get("notICMP", "")]
         src_ports = _multiport([p for p in src.get("ports") or [] if not isinstance(cp.parse_port(p), str)], "sports")
-        if src.get("ports") and not src_ports:
-            return  # only named source ports: not rendered by the lab
-        # destination ports: numbered ones as multiport, named ones resolved on the destination pods
+        # destination (net, set, ports) alternatives: numbered ports as multiport, named ones resolved
+        # on the destination pods (Felix's named-port sets are not emulated)
         numbered = [p for p in dst.get("ports") or [] if not isinstance(cp.parse_port(p), str)]
         named = [p for p in dst.get("ports") or [] if isinstance(cp.parse_port(p), str)]
         dst_alts: list[tuple[str, str]] = []  # (dst address match, dst port match)
         if not dst.get("ports"):
-            dst_alts = [(d, "") for d in dst_addrs]
+            dst_alts = [(f"-d {d}" if d else "", "") for d in dst_nets]
         for m in _multiport(numbered, "dports") if numbered else []:
-            dst_alts += [(d, m) for d in dst_addrs]
+            dst_alts += [(f"-d {d}" if d else "", m) for d in dst_nets]
+        dst_alts = [(" ".join(x for x in (d, dst_set) if x), m) for d, m in dst_alts]
         if named:
             holders = targets if direction == "Ingress" else self.pods
+            if dst_sel:  # local pods and the cluster's are different records: compare by name
+                selected = {(p["namespace"], p["name"]) for p in self.sets.pods_of(dst_sel)}
+                holders = [p for p in holders if (p["namespace"], p["name"]) in selected]
             for pname in named:
                 for ip, num in self._named(pname, rule.get("protocol"), holders):
-                    if dst_addrs == [""] or any(ipaddress.ip_address(ip) in ipaddress.ip_network(d)
-                                                for d in dst_addrs):
-                        dst_alts.append((f"{ip}/32", f"-m {proto} --dport {num}"))
-        negatives = self._negatives(src, pol, "-s", proto, "sports") + self._negatives(dst, pol, "-d", proto, "dports")
+                    if dst_nets == [""] or any(ipaddress.ip_address(ip) in ipaddress.ip_network(d)
+                                               for d in dst_nets):
+                        dst_alts.append((f"-d {ip}/32", f"-m multiport --dports {num}"))
+        negatives = self._negatives(src, "-s", proto, "sports") + self._negatives(dst, "-d", proto, "dports")
         target = _ACTION[action]
         if negatives:
             sub = "cali-nr-" + _hash(tag, 19)  # excluded packets RETURN before the action
@@ -169,10 +182,10 @@ class CalicoRules:
             sub_body.append(target)
             target = f"-j {sub}"
         before = len(body)
-        for s in src_addrs:
+        for s in src_nets:
             for sp in src_ports or [""]:
                 for d, dp in dst_alts:
-                    parts = [f"-s {s}" if s else "", f"-d {d}" if d else ""] + common + [sp, dp]
+                    parts = [f"-p {proto}" if proto else "", f"-s {s}" if s else "", src_set, sp, d, dp] + tail
                     body.append(" ".join(x for x in parts + [target] if x))
         if len(body) == before:
             return

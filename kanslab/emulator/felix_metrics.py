@@ -124,7 +124,7 @@ class FelixCounters:
     def restored(self, rules_text: str, ipset_text: str, seconds: float) -> None:
         """One iptables-restore (and the ipset restore before it) that took `seconds` in all."""
         self.restore_calls += 1
-        self.ipset_calls += 1
+        self.ipset_calls += 1 if ipset_text.strip() else 0  # no set changed: no ipset restore ran
         self.ipset_lines += sum(1 for ln in ipset_text.splitlines() if ln.strip())
         table = None
         for ln in rules_text.splitlines():

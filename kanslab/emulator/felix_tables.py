@@ -7,8 +7,10 @@ ipsets cali40masq-ipam-pools / cali40all-ipam-pools (ipsets/ipset_defs.go, masq_
 `Chain.RuleHashes`: a SHA-224 chain over the chain name and each rule as Felix renders it for
 hashing, see `felix_form`), so a rule the lab writes as Felix would has Felix's id.
 
-Not emulated: the named-port and selector ipsets (policy rules here list pod IPs instead, so
-their ids are Felix's hash of the lab's rule, not of Felix's ipset rule).
+The selector ipsets `cali40s:<id>` that policy rules match come from policy.filter_rules_and_sets
+(selector_ipsets.py); `ipset_restore` writes them with these. Not emulated: the named-port sets
+`cali40n:` (named ports resolve to pod IPs and ports in the rule, so such a rule's id is Felix's hash
+of the lab's rule, not of Felix's ipset rule).
 """
 
 from __future__ import annotations
@@ -125,14 +127,24 @@ def ipsets(view) -> dict[str, tuple[str, list[str]]]:
     return sets
 
 
-def ipset_restore(sets: dict[str, tuple[str, list[str]]]) -> str:
-    """`ipset restore` input that makes each set exactly its members (created if missing)."""
+def ipset_restore(sets: dict[str, tuple[str, list[str]]],
+                  written: dict[str, tuple[str, list[str]]] | None = None) -> str:
+    """`ipset restore` input that makes each set exactly its members (created if missing).
+
+    With `written`, the sets as last written: a set already there of the same type gets only its
+    changes, `del <set> <member> --exist` and `add <set> <member>`, as Felix's ipsets.go
+    `writeDeltas` does (a set in use never goes empty in between); others are created and filled."""
     out = []
     for name, (kind, members) in sorted(sets.items()):
+        before = (written or {}).get(name)
+        if before is not None and before[0] == kind:
+            out += [f"del {name} {m} --exist" for m in before[1] if m not in set(members)]
+            out += [f"add {name} {m} --exist" for m in members if m not in set(before[1])]  # safe after a failed run
+            continue
         out.append(f"create {name} {kind} family inet hashsize 1024 maxelem {MAXELEM} -exist")
         out.append(f"flush {name}")
         out += [f"add {name} {m}" for m in members]
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n" if out else ""
 
 
 # Felix's own rule syntax (iptables/match_builder.go, actions.go) for the iptables-save spellings the

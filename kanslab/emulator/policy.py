@@ -31,9 +31,15 @@ packet"); otherwise the namespace profile (cali-pri-kns.<ns> / cali-pro-kns.<ns>
 cross two cali interfaces (egress of one, ingress of the other); between nodes the source node
 enforces egress and the destination node ingress: each node enforces only its own pods.
 
-Felix matches peers with ipsets; here a selected peer is one `-s`/`-d` rule per pod IP, and an
-ipBlock `except` is a small chain of RETURNs in front of the accept (calico_rules.py does the same
-for Calico rules' notNets/notSelector/notPorts).
+A Kubernetes rule becomes the rules Calico converts it to (conversion.go `k8sRuleToCalico`): one per
+protocol and peer, the protocol's ports merged into one multiport match. A podSelector/
+namespaceSelector peer is matched as Felix matches it, `-m set --match-set cali40s:<id> src|dst`, the
+selector ipset of the converted peer (selector_ipsets.py); the set lists every selected endpoint's
+IP cluster-wide, so a pod coming or going changes the set, not the rule. `filter_rules_and_sets`
+returns the sets this node's rules use.
+An ipBlock is a `-s`/`-d` net, and its `except` a small chain of RETURNs in front of the accept
+(calico_rules.py does the same for Calico rules' notNets/notPorts); named ports resolve to
+`-d <ip>/32` and the port per pod (Felix's `cali40n:` named-port sets are not emulated).
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from collections.abc import Iterable
 
 from . import calico_policy as cp
 from . import netpol
+from . import selector_ipsets as sip
 from .calico_rules import CalicoRules, chain_name
 
 ACCEPT_MARK = "0x10000/0x10000"
@@ -76,33 +83,45 @@ class _Cluster:
         self.pods = [p for p in view.get("all_pods") or [] if p.get("ip") and p.get("phase") == "Running"
                      and p.get("wep")]
 
-    def ns_labels_of(self, ns: str) -> dict:
-        labels = dict(self.ns_labels.get(ns) or {})
-        labels.setdefault("kubernetes.io/metadata.name", ns)
-        return labels
 
-    def peer_pods(self, peer: dict, policy_ns: str) -> list[dict]:
-        """Pods a podSelector/namespaceSelector peer selects (both given: both must match)."""
-        pod_sel, ns_sel = peer.get("podSelector"), peer.get("namespaceSelector")
-        out = []
-        for p in self.pods:
-            if ns_sel is None:
-                if p["namespace"] != policy_ns:
-                    continue
-            elif not netpol.selector_matches(ns_sel, self.ns_labels_of(p["namespace"])):
-                continue
-            if pod_sel is not None and not netpol.selector_matches(pod_sel, p["labels"]):
-                continue
-            out.append(p)
-        return out
+def _ports_by_protocol(ports: list[dict]) -> dict[str, list[dict] | None]:
+    """conversion.go k8sRuleToCalico's protocolPorts: protocol (TCP when unset) -> its port entries,
+    None for all of its ports; no ports at all -> {"": None} (any protocol)."""
+    out: dict[str, list[dict] | None] = {}
+    for p in ports:
+        proto = str(p.get("protocol") or "TCP").upper()
+        if p.get("port") is None:
+            out[proto] = None
+        elif proto not in out or out[proto]:
+            out[proto] = (out.get(proto) or []) + [p]
+    return out or {"": None}
 
 
-def _port_match(proto: str, port: int | None = None, end: int | None = None) -> str:
-    p = proto.lower()
-    if port is None:
-        return f"-p {p}"
-    dport = f"{port}:{end}" if end is not None and end != port else str(port)
-    return f"-p {p} -m {p} --dport {dport}"
+def _simplify(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """conversion.go SimplifyPorts: the fewest sorted ranges covering the ports (one entry stays as it is)."""
+    if len(ranges) <= 1:
+        return ranges
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _multiports(ranges: list[tuple[int, int]]) -> list[str]:
+    """Felix's `-m multiport --destination-ports` (iptables/match_builder.go), at most 15 slots each
+    (a range takes two; rules/policy.go SplitPortList)."""
+    out, cur, slots = [], [], 0
+    for lo, hi in ranges:
+        text, need = (str(lo), 1) if lo == hi else (f"{lo}:{hi}", 2)
+        if slots + need > 15:
+            out.append(cur)
+            cur, slots = [], 0
+        cur.append(text)
+        slots += need
+    return [f"-m multiport --dports {','.join(c)}" for c in out + ([cur] if cur else [])]
 
 
 def _named(pod: dict, name: str, proto: str) -> list[int]:
@@ -119,6 +138,7 @@ class _Renderer:
     def __init__(self, view: dict):
         self.view = view
         self.cluster = _Cluster(view)
+        self.sets = sip.SelectorSets(self.cluster.pods, self.cluster.ns_labels)
         self.chains: dict[str, list[str]] = {}  # chain -> rule bodies (without "-A chain")
 
     def chain(self, name: str) -> list[str]:
@@ -136,12 +156,17 @@ class _Renderer:
         ns = pol["metadata"].get("namespace") or "default"
         rules = spec.get("ingress" if direction == _INGRESS else "egress") or []
         for i, rule in enumerate(rules):
-            before = len(body)
-            for match, jump in self._rule_matches(rule or {}, direction, ns, targets, f"{name}-{i}"):
+            wrote = False
+            for item in self._rule_matches(rule or {}, direction, ns, targets, f"{name}-{i}"):
+                if item is None:  # the end of one converted Calico rule: Felix's return on the accept mark
+                    if wrote:
+                        body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+                    wrote = False
+                    continue
+                match, jump = item
                 action = f"-j {jump}" if jump else f"-j MARK --set-xmark {ACCEPT_MARK}"
                 body.append(f"{match} {action}".lstrip())
-            if len(body) > before:
-                body.append(f"-m mark --mark {ACCEPT_MARK} -j RETURN")
+                wrote = True
         # ProtoRulesToIptablesRules: the first rule carries "Policy <name> <direction>"; no rules, one comment-only rule
         what = _comment(f"Policy {cp.felix_name(pol)} {direction.lower()}")
         if body:
@@ -151,34 +176,43 @@ class _Renderer:
         return name
 
     def _rule_matches(self, rule: dict, direction: str, ns: str, targets: list[dict],
-                      tag: str) -> Iterable[tuple[str, str | None]]:
-        """(match, None) lines accept what they match; (match, chain) lines hand over to an except chain."""
+                      tag: str) -> Iterable[tuple[str, str | None] | None]:
+        """(match, None) lines accept what they match; (match, chain) lines hand over to an except chain;
+        None ends the lines of one Calico rule the Kubernetes rule converts to.
+
+        A match lists Felix's criteria in Felix's order (rules/policy.go `CalculateRuleMatch`): the
+        protocol, the source net or set, the destination net or set, then the destination ports."""
         peers_key, side = ("from", "-s") if direction == _INGRESS else ("to", "-d")
+        set_side = "src" if direction == _INGRESS else "dst"
         peers = rule.get(peers_key) or []
         ports = rule.get("ports") or []
-        named = [p for p in ports if isinstance(p.get("port"), str)]
         numbered = [p for p in ports if not isinstance(p.get("port"), str)]
 
-        # the peer side: (address match, the pods it covers or None for "any address in a CIDR")
-        peer_matches: list[tuple[str, dict | None]] = []  # ("-s 1.2.3.4/32", pod) or ("-s cidr", ipBlock)
+        # the peer side: (address match, its ipBlock or None, its selector or None)
+        peer_matches: list[tuple[str, dict | None, str | None]] = []
         if not peers:
-            peer_matches.append(("", None))
+            peer_matches.append(("", None, None))
         for j, peer in enumerate(peers):
             if peer.get("ipBlock") is not None:
                 block = peer["ipBlock"]
                 if _v4(block["cidr"]):
                     peer_matches.append((f"{side} {ipaddress.ip_network(block['cidr'], strict=False)}",
-                                         dict(block, _chain=f"{tag}-{j}")))
-            else:
-                for pod in self.cluster.peer_pods(peer, ns):
-                    peer_matches.append((f"{side} {pod['ip']}/32", None))
+                                         dict(block, _chain=f"{tag}-{j}"), None))
+            else:  # Felix's selector ipset for the converted peer (selector_ipsets.py); an egress rule with
+                # only named ports matches its peer through Felix's named-port sets alone (rule_scanner.go)
+                sel = sip.entity_selector(sip.k8s_peer_entity(peer), ns)
+                only_named = direction == _EGRESS and ports and not numbered
+                peer_matches.append(("" if only_named else self.sets.match(sel, set_side), None, sel))
 
-        def with_except(addr: str, block: dict | None, port: str) -> Iterable[tuple[str, str | None]]:
+        def line(*parts: str) -> str:
+            return " ".join(p for p in parts if p)
+
+        def with_except(proto: str, addr: str, block: dict | None, port: str) -> Iterable[tuple[str, str | None]]:
             if block is None or not [e for e in block.get("except") or [] if _v4(e)]:
-                yield f"{addr} {port}".strip(), None
+                yield line(proto, addr, port), None
                 return
             # cidr minus except: a chain that RETURNs for the excepted addresses, else accepts
-            sub = "cali-ex-" + _hash(block["_chain"] + port, 20)
+            sub = "cali-ex-" + _hash(block["_chain"] + line(proto, port), 20)
             body = self.chain(sub)
             if not body:
                 for e in block["except"]:
@@ -186,40 +220,40 @@ class _Renderer:
                         body.append(f"{side} {ipaddress.ip_network(e, strict=False)} "
                                     f"{_comment('ipBlock except')} -j RETURN")
                 body.append(f"{_comment('in ipBlock cidr, outside except')} -j MARK --set-xmark {ACCEPT_MARK}")
-            yield f"{addr} {port}".strip(), sub
+            yield line(proto, addr, port), sub
 
-        # numbered ports (or none at all): same for every target and peer
-        port_matches = [""] if not ports else []
-        for p in numbered:
-            proto = (p.get("protocol") or "TCP").upper()
-            port_matches.append(_port_match(proto, p.get("port"), p.get("endPort")))
-        for addr, block in peer_matches:
-            for pm in port_matches:
-                yield from with_except(addr, block, pm)
+        # conversion.go k8sRuleToCalico: one rule per protocol (sorted) and peer, the protocol's numbered
+        # ports merged (SimplifyPorts) into one multiport match; a port entry without a number opens the
+        # whole protocol. Named ports resolve on the destination pod: the isolated pod for ingress, the
+        # peer's pods for egress.
+        for proto, specs in sorted(_ports_by_protocol(ports).items()):
+            proto_m = f"-p {proto.lower()}" if proto else ""
+            nums = _simplify([(int(p["port"]), int(p.get("endPort") or p["port"]))
+                              for p in specs or [] if not isinstance(p["port"], str)])
+            port_ms = [""] if specs is None else _multiports(nums)
+            names = [p["port"] for p in specs or [] if isinstance(p["port"], str)]
+            for addr, block, sel in peer_matches:
+                for pm in port_ms:
+                    yield from with_except(proto_m, addr, block, pm)
+                for pname in names:
+                    if direction == _INGRESS:
+                        for t in targets:
+                            for num in _named(t, pname, proto):
+                                yield from with_except(proto_m, addr, block,
+                                                       line(f"-d {t['ip']}/32", f"-m multiport --dports {num}"))
+                    else:
+                        for pod in self._egress_pods(block, sel):
+                            for num in _named(pod, pname, proto):
+                                yield line(proto_m, f"-d {pod['ip']}/32", f"-m multiport --dports {num}"), None
+                yield None  # one Calico rule per protocol and peer
 
-        # named ports resolve on the destination pod: the isolated pod for ingress, the peer for egress
-        for p in named:
-            proto, pname = (p.get("protocol") or "TCP").upper(), p["port"]
-            if direction == _INGRESS:
-                for t in targets:
-                    for num in _named(t, pname, proto):
-                        dst = f"-d {t['ip']}/32 {_port_match(proto, num)}"
-                        for addr, block in peer_matches:
-                            yield from with_except(addr, block, dst)
-            else:
-                for addr, block in peer_matches:
-                    for pod in self._egress_pods(addr, block):
-                        for num in _named(pod, pname, proto):
-                            yield f"-d {pod['ip']}/32 {_port_match(proto, num)}", None
-
-    def _egress_pods(self, addr: str, block: dict | None) -> list[dict]:
-        """The pods an egress peer match covers (named ports need a pod to resolve on)."""
-        if not addr:
-            return self.cluster.pods
+    def _egress_pods(self, block: dict | None, sel: str | None) -> list[dict]:
+        """The pods an egress peer covers (named ports need a pod to resolve on)."""
         if block is not None:
             return [p for p in self.cluster.pods if netpol.ip_block_contains(block, p["ip"])]
-        ip = addr.split()[1].split("/")[0]
-        return [p for p in self.cluster.pods if p["ip"] == ip]
+        if sel is not None:
+            return self.sets.pods_of(sel)
+        return self.cluster.pods
 
     # -- one local pod ------------------------------------------------------------------------
     def endpoint_chain(self, pod: dict, direction: str, policies: list[dict]) -> str:
@@ -299,7 +333,7 @@ class _Renderer:
     # -- the table --------------------------------------------------------------------------
     def render(self) -> list[str]:
         self.local_pods = [p for p in self.view.get("pods") or [] if p.get("interface") and p.get("ip")]
-        self.calico = CalicoRules(self.chain, self.cluster.pods, self.cluster.ns_labels)
+        self.calico = CalicoRules(self.chain, self.cluster.pods, self.cluster.ns_labels, self.sets)
         # one default tier: Kubernetes policies at order 1000, Calico's by their order (unset last)
         policies = sorted(list(self.view.get("network_policies") or []) + list(self.view.get("calico_policies") or []),
                           key=cp.sort_key)
@@ -379,3 +413,11 @@ class _Renderer:
 def filter_rules(view: dict) -> list[str]:
     """iptables-restore lines for one node's filter table (NetworkPolicy on its pods' interfaces)."""
     return _Renderer(view).render()
+
+
+def filter_rules_and_sets(view: dict) -> tuple[list[str], dict[str, tuple[str, list[str]]]]:
+    """The filter table's lines and the selector ipsets its rules match ({name: (type, members)}):
+    Felix creates a set only for a selector some rule of this node's active policies uses."""
+    renderer = _Renderer(view)
+    lines = renderer.render()
+    return lines, renderer.sets.sets()

@@ -24,7 +24,9 @@ import pytest
 
 from kanslab import CommandError
 from kanslab.emulator import policy
+from kanslab.emulator import selector_ipsets as sip
 from kanslab.plot.reachability import from_truth_table, truth_table
+from kanslab.waiting import wait_for
 from tests.netpol_cases import (
     ALL,
     CASES,
@@ -257,17 +259,59 @@ def test_rules_read_like_felix(clean):
     assert "--ctstate RELATED,ESTABLISHED" in tw[0] and tw[0].endswith("-j ACCEPT")
     assert any("Drop if no policies passed packet" in ln for ln in tw)  # isolated: the tier's end drop
     assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
-    # the named port became x/a's own port 80, once per pod of y
+    # one rule matching Felix's selector ipset of namespace y's pods; the named port became x/a's own port 80
     chain = policy.chain_name("cali-pi-", "x/knp.default.allow")  # Felix's name for it, hashed to 28 characters
     assert f"-m mark --mark 0x0/0x20000 -j {chain}" in "\n".join(tw)
     rules = [ln for ln in text.splitlines() if ln.startswith(f"-A {chain} ")]
     assert '-m comment --comment "Policy x/knp.default.allow ingress"' in rules[0]
-    allow = [ln for ln in rules if ln.endswith("-j MARK --set-xmark 0x10000/0x10000")]
-    assert sorted(ln.split()[3] for ln in allow) == sorted(f"{IPS[f'y/{p}']}/32" for p in POD_NAMES)
-    assert all(f"-d {IPS['x/a']}/32 -p tcp -m tcp --dport 80" in re.sub(r' -m comment --comment "[^"]*"', "", ln)
-               for ln in allow)
-    # k8s-w2 has no pod the policy selects: no policy chain there
+    allow = [re.sub(r' -m comment --comment "[^"]*"', "", ln) for ln in rules
+             if ln.endswith("-j MARK --set-xmark 0x10000/0x10000")]
+    name = sip.set_name("(pcns.ns == \"y\") && (projectcalico.org/orchestrator == 'k8s')")
+    assert allow == [f"-A {chain} -d {IPS['x/a']}/32 -p tcp -m set --match-set {name} src -m multiport --dports 80 "
+                     "-j MARK --set-xmark 0x10000/0x10000"]
+    assert _members(lab, "k8s-w1", name) == sorted(IPS[f"y/{p}"] for p in POD_NAMES)
+    # k8s-w2 has no pod the policy selects: no policy chain there, and no set
     assert chain not in lab.sh("k8s-w2", "iptables-save -t filter")
+    assert name not in lab.sh("k8s-w2", "ipset list -n")
+
+
+def _members(lab, host: str, name: str) -> list[str] | None:
+    """The members `ipset list <name>` shows on a node; None when the set does not exist."""
+    out = lab.sh(host, f"ipset list {name}", check=False)
+    if "Members:" not in out:
+        return None
+    assert "Type: hash:net" in out and "Header: family inet hashsize 1024 maxelem 1048576" in out
+    return sorted(out.split("Members:", 1)[1].split())
+
+
+def test_selector_peer_set_follows_pods_and_goes_with_the_policy(clean):
+    """Felix keeps a selector's members in its ipset: a selected pod going away leaves the rule as it was
+    and drops the member; deleting the policy removes the rule, then the set."""
+    lab = clean
+    extra = pod("x", "d", "k8s-w2", "10.244.1.20")
+    lab.apply(extra)
+    try:
+        lab.apply(ingress_to_a({"from": [{"podSelector": {"matchExpressions": [
+            {"key": "pod", "operator": "In", "values": ["b", "d"]}]}}]}))
+        name = sip.set_name("(projectcalico.org/namespace == 'x') && "
+                            "(projectcalico.org/orchestrator == 'k8s' && pod in { 'b', 'd' })")
+        chain = policy.chain_name("cali-pi-", "x/knp.default.allow")
+
+        def rules() -> list[str]:
+            return [ln for ln in lab.sh("k8s-w1", "iptables-save -t filter").splitlines() if ln.startswith(f"-A {chain} ")]
+
+        before = rules()
+        assert len([ln for ln in before if f"-m set --match-set {name} src" in ln]) == 1
+        assert _members(lab, "k8s-w1", name) == sorted([IPS["x/b"], "10.244.1.20"])
+        lab.delete(extra)
+        assert wait_for(lambda: _members(lab, "k8s-w1", name) == [IPS["x/b"]]), _members(lab, "k8s-w1", name)
+        assert rules() == before  # the same rules, ids included
+        lab.kubectl("delete networkpolicy allow -n x")
+        assert wait_for(lambda: _members(lab, "k8s-w1", name) is None)
+        save = lab.sh("k8s-w1", "iptables-save -t filter")
+        assert chain not in save and "--match-set cali40s:" not in save
+    finally:
+        lab.kubectl("delete pod d -n x --ignore-not-found", check=False)
 
 
 def test_model_spreads_over_the_workers(model):

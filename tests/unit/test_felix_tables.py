@@ -121,3 +121,14 @@ def test_vxlan_set_lists_the_other_nodes_with_a_vtep():
     sets = ft.ipsets(view)
     assert sets["cali40all-vxlan-net"] == ("hash:net", ["192.168.10.102"])  # not this node, not one without a VTEP
     assert "cali40all-vxlan-net" not in ft.ipsets(_view())
+
+
+def test_ipset_restore_writes_only_the_changes_to_sets_already_written():
+    """ipsets.go writeDeltas: a set in use is never flushed, its members change one by one."""
+    before = {"cali40s:A": ("hash:net", ["10.0.0.1", "10.0.0.2"]), "cali40this-host": ("hash:ip", ["127.0.0.1"])}
+    after = {"cali40s:A": ("hash:net", ["10.0.0.2", "10.0.0.3"]), "cali40this-host": ("hash:ip", ["127.0.0.1"]),
+             "cali40s:B": ("hash:net", [])}
+    assert ft.ipset_restore(after, before).splitlines() == [
+        "del cali40s:A 10.0.0.1 --exist", "add cali40s:A 10.0.0.3 --exist",
+        "create cali40s:B hash:net family inet hashsize 1024 maxelem 1048576 -exist", "flush cali40s:B"]
+    assert ft.ipset_restore(before, before) == ""

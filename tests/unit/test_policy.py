@@ -17,6 +17,7 @@ import pytest
 
 from kanslab.emulator import netpol, policy
 from kanslab.emulator import resources as res
+from kanslab.emulator import selector_ipsets as sip
 from kanslab.emulator.datastore import Datastore
 from kanslab.emulator.outcomes import ApplyError
 from kanslab.topology import load_topology
@@ -47,8 +48,9 @@ TOPO = load_topology("kans3")
 class Table:
     """The filter table from iptables-restore lines; `verdict(packet)` walks FORWARD (or INPUT)."""
 
-    def __init__(self, lines: list[str]):
+    def __init__(self, lines: list[str], sets: dict | None = None):
         assert lines[0] == "*filter" and lines[-1] == "COMMIT"
+        self.sets = sets or {}  # selector ipsets: name -> (type, members)
         self.policies = {ln[1:].split()[0]: ln.split()[1] for ln in lines if ln.startswith(":")}
         self.chains: dict[str, list[list[str]]] = {c: [] for c in self.policies}
         for ln in lines:
@@ -91,7 +93,13 @@ class Table:
             elif t == "--mark":
                 v, m = (int(x, 16) for x in arg.split("/"))
                 ok = pkt["mark"] & m == v
-            elif t == "-m" and arg not in ("tcp", "udp", "sctp", "icmp", "multiport", "conntrack", "mark", "comment"):
+            elif t == "--match-set":  # hash:net members of the set, on the packet's src or dst
+                assert arg in self.sets, f"rule matches a set the node does not have: {arg}"
+                addr = ipaddress.ip_address(pkt["src" if rule[i + 2] == "src" else "dst"])
+                ok = any(addr in ipaddress.ip_network(m) for m in self.sets[arg][1])
+                i += 1  # the direction word
+            elif t == "-m" and arg not in ("tcp", "udp", "sctp", "icmp", "multiport", "conntrack", "mark", "comment",
+                                           "set"):
                 raise AssertionError(f"the evaluator does not know -m {arg}")
             if ok == negate and t not in ("-m", "--comment"):
                 return False, []
@@ -137,7 +145,7 @@ class Cluster:
         return res.apply(self.ds, TOPO, objs)
 
     def tables(self) -> dict[str, Table]:
-        return {n.name: Table(policy.filter_rules(res.node_view(self.ds, n.name, TOPO))) for n in TOPO.nodes}
+        return {n.name: Table(*policy.filter_rules_and_sets(res.node_view(self.ds, n.name, TOPO))) for n in TOPO.nodes}
 
     def pods(self) -> dict[str, dict]:
         view = res.node_view(self.ds, "k8s-m", TOPO)
@@ -281,7 +289,7 @@ def test_endpoint_chain_starts_with_conntrack_and_ends_with_drop_when_isolated(c
     chain = policy.chain_name("cali-pi-", "x/knp.default.allow")  # Felix names it ns/knp.default.<name>, hashed
     assert tw[3] == f"-A cali-tw-{iface} -m mark --mark 0x0/0x20000 -j {chain}"
     assert [ln for ln in lines if ln.startswith(f"-A {chain} ")][0].startswith(
-        f'-A {chain} -m comment --comment "Policy x/knp.default.allow ingress" -s ')
+        f'-A {chain} -m comment --comment "Policy x/knp.default.allow ingress" -m set --match-set cali40s:')
     assert [ln for ln in tw if "Drop if no policies passed packet" in ln]
     assert "-j cali-pri-kns.x" in tw[-5] and "-j cali-pri-ksa.x.default" in tw[-3] and tw[-1].endswith('"Drop if no profiles matched" -j DROP')
     fw = [ln for ln in lines if ln.startswith(f"-A cali-fw-{iface} ")]
@@ -293,16 +301,21 @@ def test_endpoint_chain_starts_with_conntrack_and_ends_with_drop_when_isolated(c
         "-A cali-pro-kns.x -m mark --mark 0x10000/0x10000 -j RETURN"]
 
 
-def test_selected_peers_become_one_rule_per_pod_ip(cluster):
+def test_selected_peers_match_one_selector_ipset(cluster):
     cluster.apply(ingress_to_a({"from": [ns_sel(ns="y")], "ports": [port("serve-81-udp", "UDP")]}))
-    lines = policy.filter_rules(res.node_view(cluster.ds, "k8s-w1", TOPO))
+    lines, sets = policy.filter_rules_and_sets(res.node_view(cluster.ds, "k8s-w1", TOPO))
     chain = policy.chain_name("cali-pi-", "x/knp.default.allow")
     rule = [ln for ln in lines if ln.startswith(f"-A {chain} ") and "MARK" in ln]
-    tokens = [shlex.split(r) for r in rule]
-    assert sorted(t[t.index("-s") + 1] for t in tokens) == sorted(f"{IPS[f'y/{p}']}/32" for p in POD_NAMES)
-    assert all(f"-d {IPS['x/a']}/32 -p udp -m udp --dport 81 " in r for r in rule)
-    # k8s-w2 runs no pod the policy selects, so it has no chain for it
-    assert not [ln for ln in policy.filter_rules(res.node_view(cluster.ds, "k8s-w2", TOPO)) if chain in ln]
+    # Felix's selector for the converted peer: the namespaceSelector with the pcns. prefix, then the
+    # pod part (conversion.go k8sSelectorToCalico; updateprocessors/rules.go getEndpointSelector)
+    # (the form of libcalico-go's rules_test.go: `(pcns.key == "value") && (projectcalico.org/orchestrator == 'k8s')`)
+    want = "(pcns.ns == \"y\") && (projectcalico.org/orchestrator == 'k8s')"
+    name = sip.set_name(want)
+    assert len(rule) == 1 and f"-p udp -m set --match-set {name} src -d {IPS['x/a']}/32 -m multiport --dports 81 " in rule[0]
+    assert sets == {name: ("hash:net", sorted((IPS[f"y/{p}"] for p in POD_NAMES), key=ipaddress.ip_address))}
+    # k8s-w2 runs no pod the policy selects, so it has no chain for it and no set
+    lines2, sets2 = policy.filter_rules_and_sets(res.node_view(cluster.ds, "k8s-w2", TOPO))
+    assert not [ln for ln in lines2 if chain in ln] and sets2 == {}
 
 
 def test_ip_block_except_is_a_chain_of_returns(cluster):
@@ -311,7 +324,7 @@ def test_ip_block_except_is_a_chain_of_returns(cluster):
     lines = policy.filter_rules(res.node_view(cluster.ds, "k8s-w1", TOPO))
     chain = policy.chain_name("cali-po-", "x/knp.default.allow-out")
     jump = [ln for ln in lines if ln.startswith(f"-A {chain} ") and "cali-ex-" in ln]
-    assert len(jump) == 1 and "-d 10.244.0.0/16 -p tcp -m tcp --dport 80:81" in jump[0]
+    assert len(jump) == 1 and "-p tcp -d 10.244.0.0/16 -m multiport --dports 80:81 -j cali-ex-" in jump[0]
     sub = jump[0].split("-j ")[-1]
     body = [ln for ln in lines if ln.startswith(f"-A {sub} ")]
     assert "-d 10.244.2.0/24" in body[0] and body[0].endswith("-j RETURN")

@@ -62,7 +62,7 @@ class Agent:
         self.pods = PodServer(self.stop)
         self.applied_pods: dict[str, dict] = {}
         self.bird_cfg: dict[str, str] = {}
-        self.iptables: dict[str, str] = {}  # rules last restored per node
+        self.iptables: dict[str, tuple[dict, str]] = {}  # ipsets and rules last restored per node
         self.iptables_views: dict[str, NodeView] = {}  # the part of each node's view they were made from
         self.nexthops = {n.name: NextHops() for n in self.topo.nodes}
         self.node_locks = {n.name: threading.Lock() for n in self.topo.nodes}   # one node's routes at a time
@@ -323,23 +323,25 @@ class Agent:
         key = replace(view, revision=0, bgp_peers=[], mesh_enabled=True)
         if self.iptables_views.get(node) == key:
             return
-        sets = felix_tables.ipsets(view)
-        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view) + \
-            policy.filter_rules(view)
+        filter_lines, selector_sets = policy.filter_rules_and_sets(view)
+        sets = felix_tables.ipsets(view) | selector_sets
+        tables = felix_tables.raw_rules() + felix_tables.mangle_rules() + felix_tables.nat_rules(view) + filter_lines
         rules = "\n".join(felix_tables.with_rule_ids(tables)) + "\n"
-        restore_sets = felix_tables.ipset_restore(sets)
-        if self.iptables.get(node) == restore_sets + rules:
+        if self.iptables.get(node) == (sets, rules):
             self.iptables_views[node] = key
             return  # most changes (a pod on another node, a label) leave this node's rules as they are
+        restore_sets = felix_tables.ipset_restore(sets, self.iptables.get(node, ({}, ""))[0])
         t0 = time.monotonic()
         ns = self.names.host(node)
-        run([*in_netns(ns), "ipset", "restore"], input=restore_sets)  # sets first: rules match them
+        if restore_sets:
+            run([*in_netns(ns), "ipset", "restore"], input=restore_sets)  # sets first: rules match them
         # only Felix's cali-* chains and jumps: kube-proxy's KUBE-* chains share these tables
         iptables_owned.restore(ns, iptables_owned.tables_of(rules), "cali-", "cali:", leading=True)
-        for stale in ("cali40all-hosts-net", "cali40all-vxlan-net"):  # Felix removes them when IPIP/VXLAN goes away
-            if stale not in sets:
-                run([*in_netns(ns), "ipset", "destroy", stale], check=False)
-        self.iptables[node] = restore_sets + rules
+        # Felix removes the sets nothing uses (hosts sets, selectors) once no rule references them
+        have = run([*in_netns(ns), "ipset", "list", "-n"], check=False).stdout.split()
+        for stale in (name for name in have if name.startswith("cali40") and name not in sets):
+            run([*in_netns(ns), "ipset", "destroy", stale], check=False)
+        self.iptables[node] = (sets, rules)
         self.iptables_views[node] = key
         self.felix_counters[node].restored(rules, restore_sets, time.monotonic() - t0)
 
