@@ -61,20 +61,23 @@ def _proto(value) -> str | None:
     return str(value) if isinstance(value, int) else _PROTO.get(str(value))
 
 
-def _multiport(ports: list, flag: str) -> list[str]:
-    """Numbered ports and ranges as multiport matches (at most 15 slots each, a range takes 2)."""
+def multiport(ranges: list[tuple[int, int]], flag: str) -> list[str]:
+    """Port ranges as Felix's `-m multiport --<flag>` matches (iptables/match_builder.go), at most 15
+    slots each, a range taking two (rules/policy.go SplitPortList)."""
     out, cur, slots = [], [], 0
-    for p in ports:
-        lo, hi = cp.parse_port(p)  # type: ignore[misc]
+    for lo, hi in ranges:
         text, need = (str(lo), 1) if lo == hi else (f"{lo}:{hi}", 2)
         if slots + need > 15:
             out.append(cur)
             cur, slots = [], 0
         cur.append(text)
         slots += need
-    if cur:
-        out.append(cur)
-    return [f"-m multiport --{flag} {','.join(c)}" for c in out]
+    return [f"-m multiport --{flag} {','.join(c)}" for c in out + ([cur] if cur else [])]
+
+
+def _multiport(ports: list, flag: str) -> list[str]:
+    """Numbered Calico ports and ranges (`80`, `"8000:8080"`) as multiport matches."""
+    return multiport([cp.parse_port(p) for p in ports], flag)  # type: ignore[misc]
 
 
 class CalicoRules:

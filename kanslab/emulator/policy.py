@@ -53,7 +53,7 @@ from collections.abc import Iterable
 from . import calico_policy as cp
 from . import netpol
 from . import selector_ipsets as sip
-from .calico_rules import CalicoRules, chain_name
+from .calico_rules import CalicoRules, chain_name, multiport
 
 ACCEPT_MARK = "0x10000/0x10000"
 PASS_MARK = "0x20000/0x20000"
@@ -108,20 +108,6 @@ def _simplify(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((lo, hi))
     return out
-
-
-def _multiports(ranges: list[tuple[int, int]]) -> list[str]:
-    """Felix's `-m multiport --destination-ports` (iptables/match_builder.go), at most 15 slots each
-    (a range takes two; rules/policy.go SplitPortList)."""
-    out, cur, slots = [], [], 0
-    for lo, hi in ranges:
-        text, need = (str(lo), 1) if lo == hi else (f"{lo}:{hi}", 2)
-        if slots + need > 15:
-            out.append(cur)
-            cur, slots = [], 0
-        cur.append(text)
-        slots += need
-    return [f"-m multiport --dports {','.join(c)}" for c in out + ([cur] if cur else [])]
 
 
 def _named(pod: dict, name: str, proto: str) -> list[int]:
@@ -230,7 +216,7 @@ class _Renderer:
             proto_m = f"-p {proto.lower()}" if proto else ""
             nums = _simplify([(int(p["port"]), int(p.get("endPort") or p["port"]))
                               for p in specs or [] if not isinstance(p["port"], str)])
-            port_ms = [""] if specs is None else _multiports(nums)
+            port_ms = [""] if specs is None else multiport(nums, "dports")
             names = [p["port"] for p in specs or [] if isinstance(p["port"], str)]
             for addr, block, sel in peer_matches:
                 for pm in port_ms:
