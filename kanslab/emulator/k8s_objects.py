@@ -42,7 +42,7 @@ def now() -> str:
 
 
 # what the DaemonSet controller adds to every pod it creates (pkg/controller/daemon/util
-# AddOrUpdateDaemonPodTolerations)
+# AddOrUpdateDaemonPodTolerations); hostNetwork pods also tolerate network-unavailable
 DAEMON_TOLERATIONS = [
     {"effect": "NoExecute", "key": "node.kubernetes.io/not-ready", "operator": "Exists"},
     {"effect": "NoExecute", "key": "node.kubernetes.io/unreachable", "operator": "Exists"},
@@ -51,6 +51,16 @@ DAEMON_TOLERATIONS = [
     {"effect": "NoSchedule", "key": "node.kubernetes.io/pid-pressure", "operator": "Exists"},
     {"effect": "NoSchedule", "key": "node.kubernetes.io/unschedulable", "operator": "Exists"},
 ]
+_NETWORK_UNAVAILABLE = {"effect": "NoSchedule", "key": "node.kubernetes.io/network-unavailable", "operator": "Exists"}
+
+
+def daemon_tolerations(spec: dict) -> list[dict]:
+    """A daemon pod's tolerations: the template's, then each of the controller's it lacks."""
+    out = list(spec.get("tolerations") or [])
+    for t in DAEMON_TOLERATIONS + ([_NETWORK_UNAVAILABLE] if spec.get("hostNetwork") else []):
+        if t not in out:
+            out.append(dict(t))
+    return out
 
 # k8s.io/apimachinery/pkg/util/rand: the letters of generated names (no vowels, no 0/1/3 lookalikes)
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"

@@ -116,11 +116,11 @@ def _owner(kind: str, name: str, api: str = "apps/v1") -> dict:
 def _pod(name: str, node: str, app: str, labels: dict, owner: dict, *, host_network: bool,
          service_account: str | None, priority: str) -> dict:
     spec = manifest_spec(app) | {"nodeName": node, "priorityClassName": priority}
-    if owner["kind"] == "DaemonSet":   # what the DaemonSet controller adds to its pods
-        spec["tolerations"] = spec.get("tolerations", []) + k8s.DAEMON_TOLERATIONS
-    spec.setdefault("tolerations", TOLERATE_ALL)
     if host_network:
         spec["hostNetwork"] = True
+    if owner["kind"] == "DaemonSet":   # what the DaemonSet controller adds to its pods
+        spec["tolerations"] = k8s.daemon_tolerations(spec)
+    spec.setdefault("tolerations", TOLERATE_ALL)
     if service_account:
         spec["serviceAccountName"] = service_account
     spec = k8s.default_pod_spec(spec)

@@ -23,7 +23,6 @@ from . import k8s_objects as k8s
 from . import workload_status as ws
 from .core_objects import check_known_fields
 from .k8s_apply import apply_pod
-from .k8s_objects import DAEMON_TOLERATIONS
 from .kinds import Run, merged_meta, meta_changed, stored_for_write
 from .kube_system import name_suffix, run_on_host
 from .netpol import selector_matches
@@ -251,7 +250,7 @@ def _reconcile_replicaset(run: Run, rs: dict) -> None:
 
 def _daemon_nodes(tx, run: Run, ds: dict) -> list[str]:
     tspec = ds["spec"]["template"]["spec"]
-    tolerations = (tspec.get("tolerations") or []) + DAEMON_TOLERATIONS
+    tolerations = k8s.daemon_tolerations(tspec)
     out = []
     for facts in run.spec.nodes:
         node = tx.get("Node", facts.name) or {}
@@ -272,7 +271,7 @@ def _reconcile_daemonset(run: Run, ds: dict) -> None:
     have = {p["spec"].get("nodeName"): p for p in ws.owned(tx, "Pod", ds)}
     gen = str(ds["metadata"].get("generation", 1))
     template = copy.deepcopy(ds["spec"]["template"])
-    template["spec"]["tolerations"] = (template["spec"].get("tolerations") or []) + DAEMON_TOLERATIONS
+    template["spec"]["tolerations"] = k8s.daemon_tolerations(template["spec"])
     revision_hash = ws.template_hash(ds["spec"]["template"])
     for node, pod in have.items():
         stale = (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision_hash

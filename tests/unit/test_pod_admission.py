@@ -80,6 +80,9 @@ def test_kube_system_static_pods_are_mirror_pods_without_a_token(tmp_path):
     names = kctl(ctx, "get pod -n kube-system -o name")[1].split()
     node = _get(ctx, next(n for n in names if "calico-node-" in n).split("/")[1], "kube-system")["spec"]
     assert node["priority"] == 2000001000 and node["volumes"][0]["name"].startswith("kube-api-access-")
+    # the DaemonSet controller's tolerations, network-unavailable too for a hostNetwork pod
+    keys = [t.get("key") for t in node["tolerations"]]
+    assert "node.kubernetes.io/unschedulable" in keys and "node.kubernetes.io/network-unavailable" in keys
     dns = _get(ctx, next(n for n in names if "coredns-" in n).split("/")[1], "kube-system")["spec"]
     assert dns["priority"] == 2000000000
 
